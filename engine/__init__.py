@@ -1,0 +1,1 @@
+"""mcdrec.engine: models, diffusion, graph building, data, trainer, evaluator."""

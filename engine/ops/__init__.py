@@ -1,0 +1,1 @@
+"""mcdrec.engine.ops"""
