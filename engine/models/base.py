@@ -1,0 +1,48 @@
+"""The model contract every recommender implements; one trainer drives them all.
+
+Per epoch the trainer calls: model.train(); pre_epoch(epoch, gen); for each batch loss(users, pos, neg)
+-> backward -> optimiser step; post_epoch(epoch, gen); then model.eval(); prepare_eval(); scores(users)
+for blocks of users. Graphs come from the data/graph layer (dataset.graph), not built here.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Recommender(nn.Module):
+    """Base class. Subclasses set `needs_features` when they cannot run id-only."""
+
+    needs_features = False
+
+    def __init__(self, dataset, config: dict):
+        super().__init__()
+        if self.needs_features and not dataset.features:
+            raise ValueError(f"model {config.get('model')!r} needs item features, but dataset "
+                             f"{dataset.name!r} has none (supply a features folder, see `mcdrec datasets`)")
+        self.n_users = dataset.n_users
+        self.n_items = dataset.n_items
+        self.config = dict(config)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def pre_epoch(self, epoch: int, generator: torch.Generator) -> None:
+        """Before each training epoch (graph denoising / pruning). Default: nothing."""
+
+    def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor):
+        """users, pos, neg: [b] int64 -> (scalar loss, {part name: float})."""
+        raise NotImplementedError
+
+    def post_epoch(self, epoch: int, generator: torch.Generator) -> None:
+        """After each training epoch, before evaluation (e.g. the diffusion sampling chain)."""
+
+    @torch.no_grad()
+    def prepare_eval(self) -> None:
+        """Compute and cache whatever scores() needs (full-graph outputs). Called in eval mode."""
+
+    @torch.no_grad()
+    def scores(self, users: torch.Tensor) -> torch.Tensor:
+        """users: [b] int64 -> [b, n_items] ranking scores (after prepare_eval)."""
+        raise NotImplementedError
