@@ -1,1 +1,4 @@
-"""mcdrec.engine.eval"""
+"""mcdrec.engine.eval: full-ranking evaluation (MMRec protocol)."""
+from .metrics import evaluate_scores
+
+__all__ = ["evaluate_scores"]
