@@ -32,7 +32,8 @@ class Recommender(nn.Module):
         """Before each training epoch (graph denoising / pruning). Default: nothing."""
 
     def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor):
-        """users, pos, neg: [b] int64 -> (scalar loss, {part name: float})."""
+        """users, pos, neg: [b] int64 -> (scalar loss, {part name: detached 0-d tensor or float}).
+        Parts stay on the device: the trainer sums them and syncs once per epoch."""
         raise NotImplementedError
 
     def post_epoch(self, epoch: int, generator: torch.Generator) -> None:

@@ -1,0 +1,5 @@
+import sys
+
+from mcdrec.cli import main
+
+sys.exit(main())
