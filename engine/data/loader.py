@@ -152,7 +152,8 @@ def read_features(path: Path) -> np.ndarray:
         raise DatasetError(f"{path}: array of shape {shape}; expected 2 dimensions [n_items, d]")
     if arr.dtype not in (np.float16, np.float32, np.float64):
         raise DatasetError(f"{path}: dtype {arr.dtype}; expected float16, float32 or float64")
-    out = arr.astype(np.float32)  # float16 -> float32 is exact; float64 may overflow, caught below
+    with np.errstate(over="ignore"):
+        out = arr.astype(np.float32)  # float16 -> float32 is exact; float64 may overflow, caught below
     finite = np.isfinite(out)
     if not finite.all():
         r, c = (int(v) for v in np.argwhere(~finite)[0])
