@@ -70,7 +70,8 @@ class Dataset:
     def train_items(self) -> np.ndarray:
         """int64 [n_train_items]: sorted unique items of the train split (the negative-sampling pool)."""
         if self._train_items is None:
-            self._train_items = np.unique(self._pairs["train"][1])
+            seen = np.bincount(self._pairs["train"][1], minlength=self.n_items)  # [n_items], O(n) not a sort
+            self._train_items = np.flatnonzero(seen).astype(np.int64)
         return self._train_items
 
     @property

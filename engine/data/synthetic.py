@@ -146,9 +146,10 @@ def _features(rng, item_cluster, n_clusters: int, widths, names) -> dict[str, to
     latent = centroids[item_cluster] + 0.5 * rng.standard_normal((n_items, LATENT), dtype=np.float32)
     out = {}
     for name, w in zip(names, widths):
+        # Modality-specific noise lives in the latent space: the projection is the only [I, w] work.
+        own = latent + 0.3 * rng.standard_normal((n_items, LATENT), dtype=np.float32)
         proj = rng.standard_normal((LATENT, w), dtype=np.float32) / np.float32(np.sqrt(LATENT))
-        f = latent @ proj + 0.1 * rng.standard_normal((n_items, w), dtype=np.float32)
-        out[name] = torch.from_numpy(np.ascontiguousarray(f, dtype=np.float32))
+        out[name] = torch.from_numpy(np.ascontiguousarray(own @ proj, dtype=np.float32))
     return out
 
 

@@ -38,13 +38,24 @@ def bipartite_adjacency(n_users: int, n_items: int, edge_user, edge_item, values
         values = torch.from_numpy(np.ascontiguousarray(values))
     if values.shape != (n_edges,):
         raise ValueError(f"values: expected shape ({n_edges},), got {tuple(values.shape)}")
-    n = n_users + n_items
-    rows = np.concatenate([eu, ei + n_users])  # [2E] user->item block, then item->user block
-    cols = np.concatenate([ei + n_users, eu])  # [2E]
-    indptr, indices, perm = _C.build_csr(rows, cols, n, n)
+    ui_indptr, ui_indices, ui_perm = _C.build_csr(eu, ei, n_users, n_items)
+    iu_indptr, iu_indices, iu_perm = _C.build_csr(ei, eu, n_items, n_users)
+    return _symmetric_csr(n_users, ui_indptr, ui_indices, iu_indptr, iu_indices, values, ui_perm, iu_perm, device)
+
+
+def _symmetric_csr(n_users, ui_indptr, ui_indices, iu_indptr, iu_indices, values, ui_perm, iu_perm, device):
+    """Stack the user->item CSR (columns offset by U) over the item->user CSR: no sort needed.
+
+    ui_*: [U+1], [E]; iu_*: [I+1], [E]; values: [E] torch; ui_perm / iu_perm: [E] CSR slot -> index into
+    values (None = identity). Columns stay sorted: item rows hold users (< U), user rows hold U + item.
+    """
+    n_edges = ui_indices.shape[0]
+    n = ui_indptr.shape[0] - 1 + iu_indptr.shape[0] - 1
+    indptr = np.concatenate([ui_indptr, iu_indptr[1:] + n_edges])  # [n+1]
+    indices = np.concatenate([ui_indices + n_users, iu_indices])  # [2E]
+    perm = np.concatenate([np.arange(n_edges, dtype=np.int64) if ui_perm is None else ui_perm, iu_perm])
     device = torch.device(device)
-    perm_t = torch.from_numpy(perm).to(values.device)
-    vals = torch.cat([values, values])[perm_t].to(device)  # [2E] in CSR order
+    vals = values[torch.from_numpy(perm).to(values.device)].to(device)  # [2E] in CSR order
     with warnings.catch_warnings():  # torch flags sparse CSR as beta on every construction
         warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support is in beta.*")
         return torch.sparse_csr_tensor(torch.from_numpy(indptr).to(device), torch.from_numpy(indices).to(device),
@@ -90,8 +101,9 @@ class BipartiteGraph:
         """Symmetric normalised adjacency D^-1/2 A D^-1/2, sparse CSR [(U+I), (U+I)], cached per device."""
         key = str(torch.device(device))
         if key not in self._norm_adj:
-            self._norm_adj[key] = bipartite_adjacency(self.n_users, self.n_items, self.edge_user,
-                                                      self.edge_item, self.norm_values(), device)
+            vals = torch.from_numpy(self.norm_values())  # [E] user-major order
+            self._norm_adj[key] = _symmetric_csr(self.n_users, self.ui_indptr, self.ui_indices, self.iu_indptr,
+                                                 self.iu_indices, vals, None, self.iu_perm, device)
         return self._norm_adj[key]
 
     def __repr__(self) -> str:
