@@ -4,6 +4,9 @@
 
 namespace mcdrec {
 void register_csr(py::module_& m);
+void register_propagate(py::module_& m);
+void register_denoise_graph(py::module_& m);
+void register_knn_graph(py::module_& m);
 }  // namespace mcdrec
 
 PYBIND11_MODULE(_C, m) {
@@ -17,4 +20,7 @@ PYBIND11_MODULE(_C, m) {
 #endif
   });
   mcdrec::register_csr(m);
+  mcdrec::register_propagate(m);
+  mcdrec::register_denoise_graph(m);
+  mcdrec::register_knn_graph(m);
 }
