@@ -89,7 +89,7 @@ def _sq_err_bwd_kernel(a_ptr, b_ptr, g_ptr, ga_ptr, gb_ptr, n_elem, two_inv_n, B
 
 
 def _row_width(x: torch.Tensor) -> int:
-    return x[0].numel() if x.shape[0] else 1
+    return x.numel() // x.shape[0] if x.shape[0] else 1
 
 
 def _launch_mix(a, b, c, t, ca, cb, cc, c_exp_half: bool) -> torch.Tensor:
@@ -159,13 +159,17 @@ _q_sample.register_autograd(_q_sample_backward, setup_context=_q_sample_setup)
 
 
 # ---------------------------------------------------------------- p_sample_step
+def _p_sample_step_impl(x_t, x0_hat, t, noise, coef1, coef2, log_var, last):
+    if last:
+        return _launch_mix(x0_hat, x_t, None, t, coef1, coef2, None, False)
+    return _launch_mix(x0_hat, x_t, noise, t, coef1, coef2, log_var, True)
+
+
 @torch.library.custom_op("mcdrec_triton::p_sample_step", mutates_args=())
 def _p_sample_step(x_t: torch.Tensor, x0_hat: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,
                    coef1: torch.Tensor, coef2: torch.Tensor, log_var: torch.Tensor, last: bool) -> torch.Tensor:
     """x_t, x0_hat, noise: [n, d]; t: [n] int; coef1, coef2, log_var: [T] -> x_{t-1} [n, d]."""
-    if last:
-        return _launch_mix(x0_hat, x_t, None, t, coef1, coef2, None, False)
-    return _launch_mix(x0_hat, x_t, noise, t, coef1, coef2, log_var, True)
+    return _p_sample_step_impl(x_t, x0_hat, t, noise, coef1, coef2, log_var, last)
 
 
 @_p_sample_step.register_fake
@@ -173,15 +177,19 @@ def _(x_t, x0_hat, t, noise, coef1, coef2, log_var, last):
     return torch.empty_like(x_t, memory_format=torch.contiguous_format)
 
 
-@torch.library.custom_op("mcdrec_triton::p_sample_step_bwd", mutates_args=())
-def _p_sample_step_bwd(grad: torch.Tensor, t: torch.Tensor, coef1: torch.Tensor, coef2: torch.Tensor,
-                       log_var: torch.Tensor, last: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """grad: [n, d] -> (grad_x_t, grad_x0_hat, grad_noise) [n, d] each; grad_noise is zero when `last`."""
+def _p_sample_step_bwd_impl(grad, t, coef1, coef2, log_var, last):
     if last:
         g_x0_hat, g_x_t = _launch_scale(grad, t, coef1, coef2, None, 2, False)
         return g_x_t, g_x0_hat, torch.zeros_like(g_x_t)
     g_x0_hat, g_x_t, g_noise = _launch_scale(grad, t, coef1, coef2, log_var, 3, True)
     return g_x_t, g_x0_hat, g_noise
+
+
+@torch.library.custom_op("mcdrec_triton::p_sample_step_bwd", mutates_args=())
+def _p_sample_step_bwd(grad: torch.Tensor, t: torch.Tensor, coef1: torch.Tensor, coef2: torch.Tensor,
+                       log_var: torch.Tensor, last: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """grad: [n, d] -> (grad_x_t, grad_x0_hat, grad_noise) [n, d] each; grad_noise is zero when `last`."""
+    return _p_sample_step_bwd_impl(grad, t, coef1, coef2, log_var, last)
 
 
 @_p_sample_step_bwd.register_fake
@@ -205,9 +213,7 @@ _p_sample_step.register_autograd(_p_sample_backward, setup_context=_p_sample_set
 
 
 # ---------------------------------------------------------------- x0_mse
-@torch.library.custom_op("mcdrec_triton::x0_mse", mutates_args=())
-def _x0_mse(x0_hat: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
-    """x0_hat, x0: [n, d] -> 0-d mean squared error (float32 accumulation, input dtype out)."""
+def _x0_mse_impl(x0_hat, x0):
     a, b = x0_hat.contiguous(), x0.contiguous()
     n = a.numel()
     if n == 0:
@@ -218,20 +224,30 @@ def _x0_mse(x0_hat: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
     return partial.sum().to(a.dtype)
 
 
+@torch.library.custom_op("mcdrec_triton::x0_mse", mutates_args=())
+def _x0_mse(x0_hat: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+    """x0_hat, x0: [n, d] -> 0-d mean squared error (float32 accumulation, input dtype out)."""
+    return _x0_mse_impl(x0_hat, x0)
+
+
 @_x0_mse.register_fake
 def _(x0_hat, x0):
     return x0_hat.new_empty(())
 
 
-@torch.library.custom_op("mcdrec_triton::x0_mse_bwd", mutates_args=())
-def _x0_mse_bwd(grad: torch.Tensor, x0_hat: torch.Tensor, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """grad: 0-d; x0_hat, x0: [n, d] -> (2 (x0_hat - x0) / n * grad, its negation), one kernel."""
+def _x0_mse_bwd_impl(grad, x0_hat, x0):
     a, b = x0_hat.contiguous(), x0.contiguous()
     ga, gb = torch.empty_like(a), torch.empty_like(b)
     n = a.numel()
     if n:
         _sq_err_bwd_kernel[(cdiv(n, BLOCK),)](a, b, grad.contiguous(), ga, gb, n, 2.0 / n, BLOCK=BLOCK)
     return ga, gb
+
+
+@torch.library.custom_op("mcdrec_triton::x0_mse_bwd", mutates_args=())
+def _x0_mse_bwd(grad: torch.Tensor, x0_hat: torch.Tensor, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """grad: 0-d; x0_hat, x0: [n, d] -> (2 (x0_hat - x0) / n * grad, its negation), one kernel."""
+    return _x0_mse_bwd_impl(grad, x0_hat, x0)
 
 
 @_x0_mse_bwd.register_fake
@@ -258,25 +274,82 @@ def _fits(x: torch.Tensor, *others: torch.Tensor) -> bool:
     return x.dtype in FLOAT_DTYPES and all(o.dtype == x.dtype and o.shape == x.shape for o in others)
 
 
+class _QSampleFn(torch.autograd.Function):
+    """Eager path: the same launchers without the custom-op dispatch (its Python cost is several kernel
+    launches at these sizes); torch.compile traces the custom op instead."""
+
+    @staticmethod
+    def forward(ctx, x0, t, noise, sqrt_ab, sqrt_1mab):
+        ctx.save_for_backward(t, sqrt_ab, sqrt_1mab)
+        return _launch_mix(x0, noise, None, t, sqrt_ab, sqrt_1mab, None, False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        t, sqrt_ab, sqrt_1mab = ctx.saved_tensors
+        g_x0, g_noise = _launch_scale(grad, t, sqrt_ab, sqrt_1mab, None, 2, False)
+        return g_x0, None, g_noise, None, None
+
+
+class _PSampleStepFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x_t, x0_hat, t, noise, coef1, coef2, log_var, last):
+        ctx.save_for_backward(t, coef1, coef2, log_var)
+        ctx.last = last
+        return _p_sample_step_impl(x_t, x0_hat, t, noise, coef1, coef2, log_var, last)
+
+    @staticmethod
+    def backward(ctx, grad):
+        t, coef1, coef2, log_var = ctx.saved_tensors
+        g_x_t, g_x0_hat, g_noise = _p_sample_step_bwd_impl(grad, t, coef1, coef2, log_var, ctx.last)
+        return g_x_t, g_x0_hat, None, g_noise, None, None, None, None
+
+
+class _X0MseFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x0_hat, x0):
+        ctx.save_for_backward(x0_hat, x0)
+        return _x0_mse_impl(x0_hat, x0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _x0_mse_bwd_impl(grad, *ctx.saved_tensors)
+
+
+def _needs_grad(*tensors: torch.Tensor) -> bool:
+    return torch.is_grad_enabled() and any(x.requires_grad for x in tensors)
+
+
 def q_sample(x0, t, noise, sqrt_ab, sqrt_1mab):
     """x0, noise: [n, d]; t: [n] int; sqrt_ab, sqrt_1mab: [T] -> x_t [n, d]."""
     if not _fits(x0, noise):
         return _reference.q_sample(x0, t, noise, sqrt_ab, sqrt_1mab)
-    return _q_sample(x0, t, noise, sqrt_ab, sqrt_1mab)
+    if torch.compiler.is_compiling():
+        return _q_sample(x0, t, noise, sqrt_ab, sqrt_1mab)
+    if _needs_grad(x0, noise):
+        return _QSampleFn.apply(x0, t, noise, sqrt_ab, sqrt_1mab)
+    return _launch_mix(x0, noise, None, t, sqrt_ab, sqrt_1mab, None, False)
 
 
 def p_sample_step(x_t, x0_hat, t, noise, coef1, coef2, log_var, last):
     """x_t, x0_hat, noise: [n, d]; t: [n] int; coef1, coef2, log_var: [T] -> x_{t-1} [n, d]."""
     if not _fits(x_t, x0_hat, noise):
         return _reference.p_sample_step(x_t, x0_hat, t, noise, coef1, coef2, log_var, last)
-    return _p_sample_step(x_t, x0_hat, t, noise, coef1, coef2, log_var, bool(last))
+    if torch.compiler.is_compiling():
+        return _p_sample_step(x_t, x0_hat, t, noise, coef1, coef2, log_var, bool(last))
+    if _needs_grad(x_t, x0_hat, noise):
+        return _PSampleStepFn.apply(x_t, x0_hat, t, noise, coef1, coef2, log_var, bool(last))
+    return _p_sample_step_impl(x_t, x0_hat, t, noise, coef1, coef2, log_var, bool(last))
 
 
 def x0_mse(x0_hat, x0):
     """x0_hat, x0: [n, d] -> 0-d MSE."""
     if not _fits(x0_hat, x0):
         return _reference.x0_mse(x0_hat, x0)
-    return _x0_mse(x0_hat, x0)
+    if torch.compiler.is_compiling():
+        return _x0_mse(x0_hat, x0)
+    if _needs_grad(x0_hat, x0):
+        return _X0MseFn.apply(x0_hat, x0)
+    return _x0_mse_impl(x0_hat, x0)
 
 
 register("q_sample", "triton", q_sample)

@@ -95,6 +95,22 @@ def _backward(ctx, grad):
 
 _propagate.register_autograd(_backward, setup_context=_setup)
 
+class _PropagateFn(torch.autograd.Function):
+    """Eager path without the custom-op dispatch; torch.compile traces the custom op instead."""
+
+    @staticmethod
+    def forward(ctx, crow, col, val, crow_t, col_t, val_t, x, n_layers):
+        ctx.save_for_backward(crow, col, val, crow_t, col_t, val_t)
+        ctx.n_layers = n_layers
+        return _layer_mean(crow, col, val, x.contiguous(), n_layers)
+
+    @staticmethod
+    def backward(ctx, grad):
+        crow, col, val, crow_t, col_t, val_t = ctx.saved_tensors
+        g_x = _PropagateFn.apply(crow_t, col_t, val_t, crow, col, val, grad, ctx.n_layers)
+        return None, None, None, None, None, None, g_x, None
+
+
 _TRANSPOSES: dict[int, tuple] = {}
 
 
@@ -121,11 +137,12 @@ def propagate(adj: torch.Tensor, x: torch.Tensor, n_layers: int) -> torch.Tensor
             or adj.values().dtype not in FLOAT_DTYPES):
         return _reference.propagate(adj, x, n_layers)
     crow, col, val = adj.crow_indices(), adj.col_indices(), adj.values()
-    if torch.is_grad_enabled() and x.requires_grad:
-        crow_t, col_t, val_t = transpose_csr(adj)
-    else:
-        crow_t, col_t, val_t = crow, col, val  # unused without a backward
-    return _propagate(crow, col, val, crow_t, col_t, val_t, x, int(n_layers))
+    if not (torch.is_grad_enabled() and x.requires_grad):
+        return _layer_mean(crow, col, val, x.contiguous(), int(n_layers))
+    crow_t, col_t, val_t = transpose_csr(adj)
+    if torch.compiler.is_compiling():
+        return _propagate(crow, col, val, crow_t, col_t, val_t, x, int(n_layers))
+    return _PropagateFn.apply(crow, col, val, crow_t, col_t, val_t, x, int(n_layers))
 
 
 register("propagate", "triton", propagate)
