@@ -108,7 +108,7 @@ def knn_adjacency(indices: torch.Tensor, n: int) -> torch.Tensor:
     row_sum = torch.zeros(n, dtype=torch.float64).index_add_(0, rows, torch.ones(rows.numel(), dtype=torch.float64))
     r_inv_sqrt = (row_sum + 1e-7).pow(-0.5)
     values = (r_inv_sqrt[rows] * r_inv_sqrt[cols]).float()
-    coo = torch.sparse_coo_tensor(torch.stack([rows, cols]), values, (n, n)).coalesce()
+    coo = torch.sparse_coo_tensor(torch.stack([rows, cols]), values, (n, n), check_invariants=True).coalesce()
     return coo.to_sparse_csr()
 
 
