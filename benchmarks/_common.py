@@ -1,0 +1,131 @@
+"""Timing, memory, table and JSON helpers shared by the benchmarks (CPU or any device).
+
+`measure(fn)` runs fn `warmup` times, then times `reps` calls and returns median / p20 / p80 milliseconds,
+the peak resident set size (RSS) seen while the timed calls ran and that peak minus the RSS just before
+them ("extra", sampled every ~0.5 ms by a thread: the memory the call itself needs). `report(...)` prints
+a table with ratios against a baseline provider and writes JSON with op, provider, shape, times, memory,
+device name and versions.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import platform
+import statistics
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * _PAGE
+
+
+def _trim():
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand freed heap back so "extra" is not hidden by reuse
+    except OSError:
+        pass
+
+
+class PeakRss:
+    """Context manager: peak RSS (bytes) while the block runs, sampled by a background thread."""
+
+    def __init__(self, interval: float = 5e-4):
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+
+    def _poll(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_bytes())
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        _trim()
+        self.start = self.peak = rss_bytes()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_bytes())
+
+
+def measure(fn, warmup: int = 3, reps: int = 20, min_time: float = 0.0) -> dict:
+    """Time fn(): warmup calls, then `reps` timed calls (at least, until min_time seconds have passed)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    with PeakRss() as mem:
+        t_end = time.perf_counter() + min_time
+        while len(times) < reps or time.perf_counter() < t_end:
+            t0 = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t0) * 1e3)
+    q = np.percentile(times, [20, 50, 80])
+    return {"median_ms": float(statistics.median(times)), "p20_ms": float(q[0]), "p80_ms": float(q[2]),
+            "reps": len(times), "peak_rss_mb": mem.peak / 2**20, "extra_rss_mb": (mem.peak - mem.start) / 2**20}
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_name(device: str = "cpu") -> str:
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{cpu_name()} ({os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch threads)"
+
+
+def versions() -> dict:
+    import scipy
+
+    out = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+           "scipy": scipy.__version__}
+    try:
+        import mcdrec
+        from mcdrec import _C
+
+        out["mcdrec"] = mcdrec.__version__
+        out["mcdrec_threads"] = _C.max_threads()
+    except ImportError:
+        pass
+    return out
+
+
+def report(op: str, rows: list[dict], json_path: str | None = None, baseline: str | None = None,
+           device: str = "cpu") -> list[dict]:
+    """rows: dicts with case, provider, shape and measure()'s keys. Prints one table per case with the
+    ratio provider_time / fastest-or-`baseline` time, and writes everything to json_path."""
+    print(f"\n== {op} on {device_name(device)}")
+    print(f"{'case':<28} {'provider':<26} {'median ms':>10} {'p20':>9} {'p80':>9} {'peak RSS MB':>12} "
+          f"{'extra MB':>9} {'x vs mcdrec':>11}")
+    for case in dict.fromkeys(r["case"] for r in rows):
+        group = [r for r in rows if r["case"] == case]
+        base = next((r for r in group if r["provider"] == baseline), None) or min(group, key=lambda r: r["median_ms"])
+        for r in group:
+            r["ratio_vs_baseline"] = r["median_ms"] / base["median_ms"]
+            print(f"{case:<28} {r['provider']:<26} {r['median_ms']:>10.3f} {r['p20_ms']:>9.3f} {r['p80_ms']:>9.3f} "
+                  f"{r['peak_rss_mb']:>12.1f} {r['extra_rss_mb']:>9.1f} {r['ratio_vs_baseline']:>11.2f}")
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        doc = {"op": op, "device": device_name(device), "versions": versions(), "baseline": baseline, "results": rows}
+        Path(json_path).write_text(json.dumps(doc, indent=1))
+        print(f"wrote {json_path}")
+    return rows
