@@ -107,7 +107,8 @@ def denoise_graph(graph, user_emb: torch.Tensor | None, item_rep: torch.Tensor |
     crow, col, values = fn(graph.n_users, graph.n_items, edge_user, edge_item, probs, uniforms, scores,
                            keep_ratio, tau, multiply_weight)
     n = graph.n_users + graph.n_items
-    return torch.sparse_csr_tensor(crow.to(device), col.to(device), values.to(device), size=(n, n))
+    return torch.sparse_csr_tensor(crow.to(device), col.to(device), values.to(device), size=(n, n),
+                                   check_invariants=False)  # built and checked in C++
 
 
 def prune_graph(graph, keep_ratio: float, generator: torch.Generator | None = None,

@@ -100,7 +100,7 @@ def _cpp_knn_adjacency(indices: torch.Tensor, n: int) -> torch.Tensor:
 
     crow, col, values = _C.knn_adjacency(indices.to(torch.int64).contiguous().numpy(), n)
     return torch.sparse_csr_tensor(torch.from_numpy(crow), torch.from_numpy(col), torch.from_numpy(values),
-                                   size=(n, n))
+                                   size=(n, n), check_invariants=False)  # built and checked in C++
 
 
 register("knn_graph", "cpp", _cpp_knn_graph)
