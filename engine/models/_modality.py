@@ -23,15 +23,18 @@ class ModalityEncoder(nn.Module):
     `Embedding.from_pretrained(freeze=False)`) and one Linear(d_m, d) projection each.
 
     The modality order is the dataset's; `names` keeps it so callers can pick e.g. "image".
+    normalize: start the tables from L2-normalised rows (not in MMRec; raw TikTok image rows have norm ~33
+    and then dominate MCDRec's fusion MLP, see docs/results.md).
     """
 
-    def __init__(self, features: dict[str, torch.Tensor], d: int):
+    def __init__(self, features: dict[str, torch.Tensor], d: int, normalize: bool = False):
         super().__init__()
         self.names = list(features)
         self.tables = nn.ParameterDict()
         self.proj = nn.ModuleDict()
         for m, f in features.items():  # f: [n_items, d_m]
-            self.tables[m] = nn.Parameter(f.detach().clone().float())
+            f = f.detach().float()
+            self.tables[m] = nn.Parameter(F.normalize(f, dim=1) if normalize else f.clone())
             lin = nn.Linear(f.shape[1], d)
             nn.init.xavier_normal_(lin.weight)
             self.proj[m] = lin

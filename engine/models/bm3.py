@@ -13,7 +13,7 @@ from .base import Recommender
 
 
 class BM3(Recommender):
-    """Config keys: embedding_size, n_layers, dropout (target dropout), reg_weight, cl_weight."""
+    """Config keys: embedding_size, n_layers, dropout (target dropout), reg_weight, cl_weight, feature_norm."""
 
     needs_features = True
 
@@ -30,7 +30,7 @@ class BM3(Recommender):
         self.item_emb = id_embedding(self.n_items, d)  # [I, d]: e
         self.predictor = nn.Linear(d, d)
         nn.init.xavier_normal_(self.predictor.weight)
-        self.modalities = ModalityEncoder(dataset.features, d)
+        self.modalities = ModalityEncoder(dataset.features, d, normalize=bool(config["feature_norm"]))
         self._eval_cache: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def train(self, mode: bool = True):

@@ -55,6 +55,10 @@ def test_modality_encoder_and_fusion_shapes_and_grads(ds):
         assert p.grad is not None and torch.isfinite(p.grad).all()
     # the feature tables are trainable copies: the dataset's tensors are untouched
     assert enc.tables[enc.names[0]].data_ptr() != ds.features[enc.names[0]].data_ptr()
+    unit = ModalityEncoder(ds.features, 16, normalize=True)
+    for m in unit.names:
+        torch.testing.assert_close(unit.tables[m].norm(dim=1), torch.ones(ds.n_items))
+        torch.testing.assert_close(enc.tables[m], ds.features[m])
 
 
 def test_bm3_loss_matches_hand_computation_without_dropout():
