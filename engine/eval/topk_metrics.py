@@ -7,22 +7,10 @@ MAP@K = (1/min(|T_u|, K)) * sum_{r<=K} Precision@r * rel_r.
 import numpy as np
 from numba import njit, prange
 
+from mcdrec.engine.sorted_search import in_sorted
+
 # Row order of the metric axis in the arrays returned below.
 METRICS = ("recall", "ndcg", "precision", "map")
-
-
-@njit(cache=True)
-def _in_sorted(row, item):
-    """Binary search: is `item` in the sorted int64 array `row`?"""
-    lo = 0
-    hi = row.shape[0]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if row[mid] < item:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo < row.shape[0] and row[lo] == item
 
 
 @njit(parallel=True, cache=True)
@@ -56,7 +44,7 @@ def topk_user_metrics(topk_items, gt_indptr, gt_indices, users, ks):
             disc = 1.0 / np.log2(r + 1.0)
             if r <= n_pos:
                 idcg += disc
-            if r <= kmax and _in_sorted(row, topk_items[j, r - 1]):
+            if r <= kmax and in_sorted(row, topk_items[j, r - 1]):
                 hits += 1
                 dcg += disc
                 ap_sum += hits / r

@@ -114,4 +114,4 @@ def bm3_loss(predictor: nn.Module, u_all: torch.Tensor, i_all: torch.Tensor, fea
         modal = modal + cosine_loss(f_on, a_tgt) + cosine_loss(f_on, f_tgt)
     reg = emb_loss(u_all, i_all)
     loss = boot + reg_weight * reg + cl_weight * modal
-    return loss, {"bootstrap": boot.item(), "modal": modal.item(), "reg": reg.item()}
+    return loss, {"bootstrap": boot.detach(), "modal": modal.detach(), "reg": reg.detach()}

@@ -73,7 +73,7 @@ class FREEDOM(Recommender):
         feat = u_all.new_zeros(())
         for f in feats:
             feat = feat + dot_bpr_loss(u, f[pos], f[neg])
-        return mf + self.reg_weight * feat, {"bpr": mf.item(), "feat_bpr": feat.item()}
+        return mf + self.reg_weight * feat, {"bpr": mf.detach(), "feat_bpr": feat.detach()}
 
     def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor):
         """users, pos, neg: [b] int64."""

@@ -38,7 +38,7 @@ class MCDRecBM3(BM3):
                                self.reg_weight, self.cl_weight, align_target=self.item_emb)
         if l_diff is not None:
             loss = loss + l_diff
-            parts["diff"] = l_diff.item()
+            parts["diff"] = l_diff.detach()
         return loss, parts
 
     def post_epoch(self, epoch: int, generator: torch.Generator) -> None:

@@ -29,7 +29,7 @@ class MCDRecFREEDOM(FREEDOM):
         u_all, i_all = self.encode(self.train_adj(), item_in)
         loss, parts = self.freedom_loss(u_all, i_all, feats, users, pos, neg)
         loss = loss + l_diff
-        parts["diff"] = l_diff.item()
+        parts["diff"] = l_diff.detach()
         return loss, parts
 
     def post_epoch(self, epoch: int, generator: torch.Generator) -> None:

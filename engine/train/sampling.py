@@ -7,6 +7,8 @@ import numpy as np
 import torch
 from numba import njit, prange
 
+from mcdrec.engine.sorted_search import in_sorted
+
 _MASK64 = (1 << 64) - 1
 # Rejection attempts per position before drawing directly among the allowed candidates; only users
 # who have interacted with nearly every candidate ever reach it.
@@ -28,19 +30,6 @@ def _uniform_index(h, m):
     return min(i, m - 1)
 
 
-@njit(cache=True)
-def _in_sorted(row, item):
-    lo = 0
-    hi = row.shape[0]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if row[mid] < item:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo < row.shape[0] and row[lo] == item
-
-
 @njit(parallel=True, cache=True)
 def _sample_kernel(users, indptr, indices, candidates, seed, max_attempts):
     """users int64 [n], indptr int64 [n_users+1], indices int64 [nnz] (sorted per row),
@@ -56,7 +45,7 @@ def _sample_kernel(users, indptr, indices, candidates, seed, max_attempts):
         found = False
         for a in range(max_attempts):
             item = candidates[_uniform_index(_splitmix64(base + np.uint64(a)), m)]
-            if not _in_sorted(row, item):
+            if not in_sorted(row, item):
                 out[p] = item
                 found = True
                 break
@@ -64,11 +53,11 @@ def _sample_kernel(users, indptr, indices, candidates, seed, max_attempts):
             # Uniform among the allowed candidates: the j-th one in candidate order.
             n_allowed = 0
             for c in range(m):
-                if not _in_sorted(row, candidates[c]):
+                if not in_sorted(row, candidates[c]):
                     n_allowed += 1
             j = _uniform_index(_splitmix64(base + np.uint64(max_attempts)), n_allowed)
             for c in range(m):
-                if not _in_sorted(row, candidates[c]):
+                if not in_sorted(row, candidates[c]):
                     if j == 0:
                         out[p] = candidates[c]
                         break
