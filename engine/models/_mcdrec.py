@@ -95,3 +95,16 @@ class MCDRecParts(nn.Module):
         """DGD training adjacency [(U+I), (U+I)] on user_emb's device. user_emb: [U, d]; e: [I, d]."""
         return ops.denoise_graph(graph, user_emb.detach(), self.current_sample(e), keep_ratio=self.keep_ratio,
                                  tau=self.tau, generator=generator, multiply_weight=self.multiply_weight)
+
+
+class MCDRecHooks:
+    """Epoch hooks shared by the MCDRec models (mixed in before the base model's class): the sampling chain
+    after each epoch and the fused item input at evaluation. Needs self.parts, self.item_emb, self.modalities."""
+
+    def post_epoch(self, epoch: int, generator: torch.Generator) -> None:
+        self.parts.run_chain(self.item_emb, self.modalities.project(), generator)
+
+    @torch.no_grad()
+    def eval_item_input(self) -> torch.Tensor:
+        """[I, d] item node input at evaluation (fused with the sampled S)."""
+        return self.parts.eval_input(self.item_emb, self.modalities.project())

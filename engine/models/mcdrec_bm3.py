@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import torch
 
-from ._mcdrec import MCDRecParts
+from ._mcdrec import MCDRecHooks, MCDRecParts
 from ._modality import bm3_loss
 from .bm3 import BM3
 
 
-class MCDRecBM3(BM3):
+class MCDRecBM3(MCDRecHooks, BM3):
     """Names mcdrec-bm3 (variant full), bm3-mk, bm3-mrd, bm3-dgd. Config keys: BM3's plus `variant` and
     the keys MCDRecParts reads for that variant."""
 
@@ -40,10 +40,3 @@ class MCDRecBM3(BM3):
             loss = loss + l_diff
             parts["diff"] = l_diff.detach()
         return loss, parts
-
-    def post_epoch(self, epoch: int, generator: torch.Generator) -> None:
-        self.parts.run_chain(self.item_emb, self.modalities.project(), generator)
-
-    @torch.no_grad()
-    def eval_item_input(self) -> torch.Tensor:
-        return self.parts.eval_input(self.item_emb, self.modalities.project())

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import torch
 
-from ._mcdrec import MCDRecParts
+from ._mcdrec import MCDRecHooks, MCDRecParts
 from .freedom import FREEDOM
 
 
-class MCDRecFREEDOM(FREEDOM):
+class MCDRecFREEDOM(MCDRecHooks, FREEDOM):
     """Config keys: FREEDOM's except `dropout` (DGD's dropout_adj replaces it) plus the full variant's keys."""
 
     def __init__(self, dataset, config: dict):
@@ -31,10 +31,3 @@ class MCDRecFREEDOM(FREEDOM):
         loss = loss + l_diff
         parts["diff"] = l_diff.detach()
         return loss, parts
-
-    def post_epoch(self, epoch: int, generator: torch.Generator) -> None:
-        self.parts.run_chain(self.item_emb, self.modalities.project(), generator)
-
-    @torch.no_grad()
-    def eval_item_input(self) -> torch.Tensor:
-        return self.parts.eval_input(self.item_emb, self.modalities.project())
