@@ -28,6 +28,8 @@ def make_betas(kind: str, T: int, beta_start: float = 1e-4, beta_end: float = 0.
     - "sqrt": linspace(sqrt(beta_start), sqrt(beta_end), T) ** 2 (DDPM's "quad"): slow start, fast end.
     - "exp": geometric interpolation, beta_i = beta_start * (beta_end / beta_start) ** (i / (T-1)),
       i.e. exp(linspace(log(beta_start), log(beta_end), T)).
+    Only "linear" (the default) is the MCDRec reference's schedule; the reference's own "cosine" (clipped to
+    [1e-4, 0.9999]), "exp" and "sqrt" (Diffusion-LM's) differ from the standard definitions used here.
     For T = 1 the interpolating kinds give [beta_start].
     """
     if isinstance(T, bool) or not isinstance(T, int) or T < 1:

@@ -51,6 +51,9 @@ class MCDRecParts(nn.Module):
             self.w = float(config["w"])
         if self.use_dgd:
             self.tau = float(config["tau"])
+            if not 0.0 <= self.tau < 1.0:
+                raise ValueError(f"tau must be in [0, 1) so that edge weights 1 + tau * cos stay positive, "
+                                 f"got {self.tau}")
             self.keep_ratio = 1.0 - float(config["dropout_adj"])
             self.multiply_weight = bool(config["dgd_multiply_weight"])
         # S of the last sampling chain; persistent so a reloaded model scores like the saved one
@@ -92,7 +95,10 @@ class MCDRecParts(nn.Module):
 
     @torch.no_grad()
     def dgd_adj(self, graph, user_emb: torch.Tensor, e: torch.Tensor, generator: torch.Generator | None):
-        """DGD training adjacency [(U+I), (U+I)] on user_emb's device. user_emb: [U, d]; e: [I, d]."""
+        """DGD training adjacency [(U+I), (U+I)] on user_emb's device, or None (train on the full graph) when
+        dropout_adj is 0, as the reference does. user_emb: [U, d]; e: [I, d]."""
+        if self.keep_ratio >= 1.0:
+            return None
         return ops.denoise_graph(graph, user_emb.detach(), self.current_sample(e), keep_ratio=self.keep_ratio,
                                  tau=self.tau, generator=generator, multiply_weight=self.multiply_weight)
 
@@ -101,8 +107,10 @@ class MCDRecHooks:
     """Epoch hooks shared by the MCDRec models (mixed in before the base model's class): the sampling chain
     after each epoch and the fused item input at evaluation. Needs self.parts, self.item_emb, self.modalities."""
 
+    @torch.no_grad()
     def post_epoch(self, epoch: int, generator: torch.Generator) -> None:
-        self.parts.run_chain(self.item_emb, self.modalities.project(), generator)
+        if self.parts.use_diffusion:
+            self.parts.run_chain(self.item_emb, self.modalities.project(), generator)
 
     @torch.no_grad()
     def eval_item_input(self) -> torch.Tensor:

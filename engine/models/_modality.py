@@ -57,6 +57,9 @@ class FusionMLP(nn.Module):
             nn.Linear(128, 64), nn.ReLU(), nn.Dropout(dropout),
             nn.Linear(64, d),
         )
+        for layer in self.net:
+            if isinstance(layer, nn.Linear):
+                nn.init.xavier_normal_(layer.weight)  # the reference's initialisation
 
     def forward(self, x_fused: torch.Tensor, feats: list[torch.Tensor]) -> torch.Tensor:
         """x_fused: [n, d]; feats: M tensors [n, d] -> [n, d]."""

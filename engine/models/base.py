@@ -29,7 +29,8 @@ class Recommender(nn.Module):
         return next(self.parameters()).device
 
     def pre_epoch(self, epoch: int, generator: torch.Generator) -> None:
-        """Before each training epoch (graph denoising / pruning). Default: nothing."""
+        """Before each training epoch (graph denoising / pruning). `generator` is a CPU generator (graph
+        sampling draws its randomness on the CPU). Default: nothing."""
 
     def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor):
         """users, pos, neg: [b] int64 -> (scalar loss, {part name: detached 0-d tensor or float}).
@@ -37,7 +38,8 @@ class Recommender(nn.Module):
         raise NotImplementedError
 
     def post_epoch(self, epoch: int, generator: torch.Generator) -> None:
-        """After each training epoch, before evaluation (e.g. the diffusion sampling chain)."""
+        """After each training epoch, before evaluation (e.g. the diffusion sampling chain). `generator`
+        lives on the model's device."""
 
     @torch.no_grad()
     def prepare_eval(self) -> None:

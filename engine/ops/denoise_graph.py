@@ -89,6 +89,12 @@ def denoise_graph(graph, user_emb: torch.Tensor | None, item_rep: torch.Tensor |
     multiply_weight), degrees summed over kept edges with weights.
     Returns the symmetric sparse CSR [(U+I), (U+I)] (int64 indices, float32) on user_emb's device (CPU when None).
     """
+    if generator is not None and generator.device.type != "cpu":
+        raise ValueError(f"denoise_graph: generator must be a CPU torch.Generator (the edge sampling draws its "
+                         f"uniforms on the CPU), got one on {generator.device}")
+    if not -1.0 < tau < 1.0:
+        raise ValueError(f"denoise_graph: tau must be in (-1, 1) so that edge weights 1 + tau * cos stay "
+                         f"positive, got {tau}")
     if not 0.0 < keep_ratio <= 1.0:
         raise ValueError(f"denoise_graph: keep_ratio must be in (0, 1], got {keep_ratio}")
     if (user_emb is None) != (item_rep is None):

@@ -186,3 +186,16 @@ def test_state_dict_reloads_into_an_equal_model(ds, name):
         m.eval()
         m.prepare_eval()
     torch.testing.assert_close(a.scores(users), b.scores(users), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["mcdrec-bm3", "mcdrec-freedom"])
+def test_dropout_adj_zero_trains_on_the_full_graph(ds, name):
+    model = build(name, ds, dropout_adj=0.0)
+    model.train()
+    model.pre_epoch(0, torch.Generator().manual_seed(0))
+    assert model.train_adj() is model.full_adj()
+
+
+def test_tau_outside_unit_interval_is_refused(ds):
+    with pytest.raises(ValueError, match="tau must be in"):
+        build("mcdrec-bm3", ds, tau=1.5)

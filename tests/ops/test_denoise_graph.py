@@ -147,3 +147,10 @@ def test_malformed_inputs_raise(kwargs, match):
 def test_empty_graph():
     crow, col, values, kept = _call([], [], n_keep=0)
     assert crow.tolist() == [0] * 7 and col.size == 0 and values.size == 0 and kept.size == 0
+
+
+def test_tau_that_could_make_weights_non_positive_is_refused():
+    g = BipartiteGraph(3, 4, np.array([0, 1, 2]), np.array([1, 2, 3]))
+    emb_u, emb_i = torch.randn(3, 8), torch.randn(4, 8)
+    with pytest.raises(ValueError, match=r"tau must be in \(-1, 1\)"):
+        denoise_graph(g, emb_u, emb_i, keep_ratio=0.9, tau=1.0)
