@@ -37,7 +37,7 @@ def _read_yaml(path: Path) -> dict:
 
 def dataset_config_name(dataset_name: str) -> str:
     """The dataset layer used for a dataset name: synthetic:* -> synthetic, a folder path -> its basename."""
-    if dataset_name.startswith("synthetic"):
+    if dataset_name == "synthetic" or dataset_name.startswith("synthetic:"):
         return "synthetic"
     return Path(dataset_name.rstrip("/")).name
 
@@ -148,19 +148,69 @@ def resolve_config(model: str, dataset_name: str, config_file: str | Path | None
         user_layers.append((str(config_file), _read_yaml(Path(config_file))))
     if overrides:
         user_layers.append(("overrides", dict(overrides)))
+    for label, layer in user_layers:  # a grid override decides how the other keys' lists are read
+        if "hyper_parameters" in layer:
+            value = layer["hyper_parameters"]
+            if not isinstance(value, list) or any(k not in values for k in value):
+                raise ConfigError(f"hyper_parameters (from {label}): expected a list of known keys, got {value!r}")
+            grid_keys = list(value)
     for label, layer in user_layers:
         for key, value in layer.items():
             if key not in values:
                 known = ", ".join(sorted(values))
                 raise ConfigError(f"unknown key {key!r} (from {label}); known keys for model {model}: {known}")
-            if key == "hyper_parameters":
-                if not isinstance(value, list) or any(k not in values for k in value):
-                    raise ConfigError(f"hyper_parameters (from {label}): expected a list of known keys, got {value!r}")
-                grid_keys = list(value)
-            else:
+            if key != "hyper_parameters":
                 values[key] = _coerce(key, value, values[key], label, grid=key in grid_keys)
             sources[key] = label
+    for key, value in values.items():  # a list left on a key that is no longer a grid axis: its first value
+        if key not in grid_keys and isinstance(value, list) and value and key in _package_grid_keys(model, dataset_name):
+            values[key] = value[0]
     values["model"] = model
     values["dataset"] = dataset_name
     values["hyper_parameters"] = grid_keys
+    _check_values(values, sources)
     return ResolvedConfig(values=values, grid_keys=grid_keys, sources=sources)
+
+
+def _package_grid_keys(model: str, dataset_name: str) -> set:
+    keys: set = set()
+    for path in (CONFIG_DIR / "base.yaml", CONFIG_DIR / "datasets" / f"{dataset_config_name(dataset_name)}.yaml",
+                 CONFIG_DIR / "models" / f"{model}.yaml"):
+        if path.exists():
+            keys.update(_read_yaml(path).get("hyper_parameters") or [])
+    return keys
+
+
+_METRICS = ("recall", "ndcg", "precision", "map")
+
+
+def _check_values(values: dict, sources: dict) -> None:
+    """Checks that need more than a type: raised before any training starts."""
+    def bad(key, msg):
+        raise ConfigError(f"{key} (from {sources.get(key, 'defaults')}): {msg}, got {values[key]!r}")
+
+    topk = values["topk"]
+    if not topk or any(k < 1 for k in topk):
+        bad("topk", "expected a non-empty list of cut-offs >= 1")
+    name, _, k = str(values["valid_metric"]).partition("@")
+    if name not in _METRICS or not k.isdigit() or int(k) not in topk:
+        bad("valid_metric", f"expected <{'|'.join(_METRICS)}>@K with K in topk {topk}")
+    for key in ("eval_step", "epochs", "train_batch_size", "eval_batch_size"):
+        if values[key] < 1:
+            bad(key, "expected an integer >= 1")
+    if values["stopping_step"] < 0:
+        bad("stopping_step", "expected an integer >= 0")
+    if values["selection"] not in ("valid", "test"):
+        bad("selection", "expected 'valid' (valid Recall@20) or 'test' (MMRec's rule)")
+    if values["learner"] != "adam":
+        bad("learner", "only 'adam' is implemented")
+    try:
+        import torch
+
+        dev = torch.device(values["device"])
+    except (RuntimeError, TypeError):
+        bad("device", "expected cpu, cuda or cuda:N")
+    if dev.type not in ("cpu", "cuda"):
+        bad("device", "expected cpu, cuda or cuda:N")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        bad("device", "CUDA was asked for but torch.cuda.is_available() is False on this machine")

@@ -78,7 +78,7 @@ def load_dataset(name_or_path, features_dir=None, modalities=None, seed: int = 0
     if not isinstance(name_or_path, str) or not name_or_path:
         raise _unknown(name_or_path)
     modalities = list(modalities) if modalities is not None else None
-    if name_or_path.startswith("synthetic"):
+    if name_or_path == "synthetic" or name_or_path.startswith("synthetic:"):
         if features_dir is not None or modalities is not None:
             raise DatasetError(f"{name_or_path!r}: synthetic datasets take feature widths from the name "
                                f"(:d=...), not features_dir/modalities")

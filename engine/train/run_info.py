@@ -31,6 +31,21 @@ def device_info(device: torch.device) -> dict:
     return info
 
 
+def dataset_fingerprint(dataset) -> dict:
+    """Sizes and a hash of the split pairs: lets a run folder check that a reloaded dataset is the same."""
+    import hashlib
+
+    h = hashlib.sha1()
+    out = {"name": dataset.name, "n_users": int(dataset.n_users), "n_items": int(dataset.n_items)}
+    for split in ("train", "valid", "test"):
+        users, items = dataset.pairs(split)
+        out[f"n_{split}"] = int(len(users))
+        h.update(np.ascontiguousarray(users, dtype=np.int64).tobytes())
+        h.update(np.ascontiguousarray(items, dtype=np.int64).tobytes())
+    out["pairs_sha1"] = h.hexdigest()
+    return out
+
+
 def op_backends(device: torch.device) -> dict:
     """Which implementation each hot op dispatches to for tensors on `device`."""
     from mcdrec.engine.ops import _dispatch

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from mcdrec.engine.eval import evaluate_scores
 
 from .checkpoint import save_checkpoint, write_json, write_yaml
-from .run_info import device_info, op_backends, versions
+from .run_info import dataset_fingerprint, device_info, op_backends, versions
 from .sampling import TrainBatches
 
 PHASES = ("pre_epoch", "train", "post_epoch", "eval")
@@ -91,6 +91,7 @@ class Trainer:
                                           weight_decay=float(config["weight_decay"]))
         self.history: list[dict] = []
         self.best = {"epoch": -1, "valid": {}, "test": {}}
+        self.fingerprint = dataset_fingerprint(dataset)
 
     # ------------------------------------------------------------------ one epoch
     def _train_epoch(self, epoch: int) -> dict:
@@ -129,6 +130,10 @@ class Trainer:
     def fit(self) -> RunResult:
         cfg, model = self.config, self.model
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if len(self.dataset.eval_users("valid")) == 0:
+            raise ValueError(f"dataset {self.dataset.name!r} has no user with a valid item: nothing to select "
+                             f"the best epoch by")
+        (self.run_dir / "best.pt").unlink(missing_ok=True)  # never leave an older run's weights beside this config
         write_yaml(self.run_dir / "config.yaml", cfg)
         gen_cpu = torch.Generator().manual_seed(int(cfg["seed"]))
         gen_dev = gen_cpu if self.device.type == "cpu" else torch.Generator(self.device).manual_seed(int(cfg["seed"]))
@@ -155,7 +160,7 @@ class Trainer:
                 _sync(self.device)
                 times["post_epoch"] = time.perf_counter() - t0
                 record = {"epoch": epoch, **losses}
-                if (epoch + 1) % int(cfg["eval_step"]) == 0:
+                if (epoch + 1) % int(cfg["eval_step"]) == 0 or epoch + 1 == int(cfg["epochs"]):
                     t0 = time.perf_counter()
                     valid, test = self._evaluate()
                     times["eval"] = time.perf_counter() - t0
@@ -207,5 +212,5 @@ class Trainer:
             "best_epoch": self.best["epoch"], "valid_metric": self.config["valid_metric"],
             "metrics": {"valid": self.best["valid"], "test": self.best["test"]},
             "timings": self._timings(totals), "history": self.history, "config": self.config,
-            "versions": versions(), "device": device_info(self.device), "backends": op_backends(self.device), **extra,
+            "versions": versions(), "device": device_info(self.device), "dataset_fingerprint": self.fingerprint, "backends": op_backends(self.device), **extra,
         })

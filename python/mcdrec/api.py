@@ -21,7 +21,11 @@ def _default_run_dir(model: str, dataset_name: str) -> Path:
 
 
 def _dataset_label(dataset) -> str:
-    return dataset if isinstance(dataset, str) else dataset.name
+    """The name a run folder records: a folder path is made absolute so the run reloads from anywhere."""
+    if not isinstance(dataset, (str, Path)):
+        return dataset.name
+    dataset = str(dataset)
+    return str(Path(dataset).resolve()) if Path(dataset).expanduser().exists() else dataset
 
 
 def train(model: str, dataset="tiktok", config_file=None, out=None, grid: bool = False, progress: bool = True,
@@ -36,12 +40,10 @@ def train(model: str, dataset="tiktok", config_file=None, out=None, grid: bool =
     resolved = resolve_config(model, _dataset_label(dataset), config_file=config_file, overrides=overrides)
     run_dir = Path(out) if out else _default_run_dir(model, _dataset_label(dataset))
     combos = resolved.combinations() if grid else [resolved.single()]
-    ds = load_dataset(dataset) if isinstance(dataset, str) else dataset
+    ds = load_dataset(dataset) if isinstance(dataset, (str, Path)) else dataset
     results = []
     for i, cfg in enumerate(combos):
         sub = run_dir / f"grid-{i:03d}" if grid else run_dir
-        if device_is_cuda(cfg) and not torch.cuda.is_available():
-            raise RuntimeError("device=cuda requested but torch.cuda.is_available() is False")
         set_threads(int(cfg["num_threads"]))
         seed_everything(int(cfg["seed"]))
         net = build_model(model, ds, config=cfg).to(cfg["device"])
@@ -49,8 +51,6 @@ def train(model: str, dataset="tiktok", config_file=None, out=None, grid: bool =
     if not grid:
         return results[0]
     rule = resolved.values["selection"]
-    if rule not in ("valid", "test"):
-        raise ValueError(f"selection must be 'valid' or 'test', got {rule!r}")
     key = resolved.values["valid_metric"]
     best = max(results, key=lambda r: (r.valid_metrics if rule == "valid" else r.metrics).get(key, -1.0))
     write_json(run_dir / "results.json", {
@@ -62,10 +62,6 @@ def train(model: str, dataset="tiktok", config_file=None, out=None, grid: bool =
                   "best_epoch": r.best_epoch, "valid": r.valid_metrics, "test": r.metrics} for r in results],
     })
     return best
-
-
-def device_is_cuda(cfg: dict) -> bool:
-    return str(cfg["device"]).startswith("cuda")
 
 
 def load_run(run_dir, device: str | None = None):
@@ -81,8 +77,20 @@ def load_run(run_dir, device: str | None = None):
     if device:
         cfg["device"] = device
     ds = load_dataset(cfg["dataset"])
+    saved = read_results(run_dir) if (run_dir / "results.json").exists() else {}
+    want = saved.get("dataset_fingerprint")
+    if want is not None:
+        from mcdrec.engine.train.run_info import dataset_fingerprint
+
+        got = dataset_fingerprint(ds)
+        if got != want:
+            raise ValueError(f"{run_dir}: dataset {cfg['dataset']!r} reloads differently from the one trained on "
+                             f"(trained {want}, now {got}); was it built in memory or with another seed?")
     model = build_model(cfg["model"], ds, config=cfg)
     state = load_checkpoint(ckpt_path, map_location=cfg["device"])
+    if "best_epoch" in saved and state["epoch"] != saved["best_epoch"]:
+        raise ValueError(f"{ckpt_path}: checkpoint of epoch {state['epoch']} but results.json names best epoch "
+                         f"{saved['best_epoch']}; the folder mixes two runs")
     model.load_state_dict(state["model"])
     return model.to(cfg["device"]).eval(), ds, cfg
 
@@ -99,6 +107,8 @@ def evaluate(run_dir, device: str | None = None, splits=("valid", "test")) -> di
 def recommend(run_dir, users, k: int = 20, device: str | None = None) -> torch.Tensor:
     """Top-k item ids [len(users), k] for `users` from a run's best checkpoint, the user's train items excluded."""
     model, ds, cfg = load_run(run_dir, device)
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
     users = torch.as_tensor(users, dtype=torch.int64, device=cfg["device"])
     if users.numel() and (users.min() < 0 or users.max() >= ds.n_users):
         raise ValueError(f"user ids must lie in [0, {ds.n_users}), got [{int(users.min())}, {int(users.max())}]")

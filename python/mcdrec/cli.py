@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--run", required=True)
     r.add_argument("--users", required=True, help="comma separated user ids")
     r.add_argument("-k", type=int, default=20)
+    r.add_argument("--device")
 
     d = sub.add_parser("datasets", help="list the built-in datasets with their statistics")
     d.add_argument("--json", action="store_true")
@@ -69,7 +70,7 @@ def _recommend(args) -> int:
     from mcdrec.api import recommend
 
     users = [int(u) for u in args.users.split(",") if u.strip()]
-    top = recommend(args.run, users, k=args.k)
+    top = recommend(args.run, users, k=args.k, device=args.device)
     for u, items in zip(users, top.tolist()):
         print(f"{u}\t{' '.join(map(str, items))}")
     return 0

@@ -43,8 +43,8 @@ def test_wrong_type_is_named(key, value, expected):
 
 
 def test_set_args_parse_yaml_values():
-    got = parse_set_args(["epochs=5", "learning_rate=1e-4", "n_layers=[1, 2]", "device=cuda"])
-    assert got == {"epochs": 5, "learning_rate": "1e-4", "n_layers": [1, 2], "device": "cuda"}
+    got = parse_set_args(["epochs=5", "learning_rate=1e-4", "n_layers=[1, 2]", "device=cpu"])
+    assert got == {"epochs": 5, "learning_rate": "1e-4", "n_layers": [1, 2], "device": "cpu"}
     cfg = resolve_config("lightgcn", "tiktok", overrides=got).values
     assert cfg["learning_rate"] == pytest.approx(1e-4) and cfg["n_layers"] == [1, 2]
     with pytest.raises(ConfigError, match="expected key=value"):
@@ -58,3 +58,35 @@ def test_unknown_model_and_bad_file(tmp_path):
     f.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
         resolve_config("lightgcn", "tiktok", config_file=f)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"valid_metric": "foo"}, "valid_metric .*expected <recall|ndcg|precision|map>@K"),
+    ({"topk": [10]}, r"valid_metric .*K in topk \[10\]"),
+    ({"topk": [5, 0]}, "topk .*cut-offs >= 1"),
+    ({"eval_step": 0}, "eval_step .*>= 1"),
+    ({"selection": "best"}, "selection .*'valid'"),
+    ({"learner": "sgd"}, "learner .*only 'adam'"),
+    ({"device": "gpu"}, "device .*expected cpu, cuda"),
+])
+def test_values_are_checked_before_training(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_config("lightgcn", "tiktok", overrides=overrides)
+
+
+def test_cuda_without_gpu_is_a_config_error():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    with pytest.raises(ConfigError, match="CUDA was asked for"):
+        resolve_config("lightgcn", "tiktok", overrides={"device": "cuda"})
+
+
+def test_grid_override_applies_whatever_the_order():
+    a = resolve_config("lightgcn", "tiktok", overrides={"n_layers": [1, 2], "hyper_parameters": ["n_layers"]})
+    b = resolve_config("lightgcn", "tiktok", overrides={"hyper_parameters": ["n_layers"], "n_layers": [1, 2]})
+    assert a.values == b.values and [c["n_layers"] for c in a.combinations()] == [1, 2]
+    assert a.values["reg_weight"] == 0.01  # no longer a grid axis: its first value
+    none = resolve_config("lightgcn", "tiktok", overrides={"hyper_parameters": []})
+    assert none.values["n_layers"] == 1 and len(none.combinations()) == 1

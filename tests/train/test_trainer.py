@@ -107,3 +107,22 @@ def test_recommend_excludes_train_items(ds, tmp_path):
     for row, u in enumerate([0, 5]):
         assert not set(top[row].tolist()) & set(indices[indptr[u]:indptr[u + 1]].tolist())
     assert len(set(top[0].tolist())) == 10
+
+
+def test_rerun_into_same_folder_never_keeps_old_weights(ds, tmp_path):
+    mcdrec.train(model="lightgcn", dataset=ds, out=tmp_path / "r", epochs=2, progress=False)
+    assert (tmp_path / "r" / "best.pt").exists()
+    mcdrec.train(model="lightgcn", dataset=ds, out=tmp_path / "r", epochs=1, progress=False, save_checkpoint=False)
+    assert not (tmp_path / "r" / "best.pt").exists()
+
+
+def test_run_folder_refuses_a_different_dataset(tmp_path):
+    other = mcdrec.load_dataset(SYN, seed=5)  # same name, other seed: other pairs
+    mcdrec.train(model="bpr", dataset=other, out=tmp_path / "r", epochs=1, progress=False)
+    with pytest.raises(ValueError, match="reloads differently"):
+        mcdrec.evaluate(tmp_path / "r")
+
+
+def test_last_epoch_is_always_evaluated(ds, tmp_path):
+    res = mcdrec.train(model="bpr", dataset=ds, out=tmp_path / "r", epochs=3, eval_step=2, progress=False)
+    assert [("valid" in h) for h in res.history] == [False, True, True]
