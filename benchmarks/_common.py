@@ -129,3 +129,37 @@ def report(op: str, rows: list[dict], json_path: str | None = None, baseline: st
         Path(json_path).write_text(json.dumps(doc, indent=1))
         print(f"wrote {json_path}")
     return rows
+
+
+def synthetic_graph(n_users, n_items, n_edges, seed=0):
+    from mcdrec.engine.graph.bipartite import BipartiteGraph
+
+    rng = np.random.default_rng(seed)
+    flat = np.unique(rng.integers(0, n_users * n_items, n_edges, dtype=np.int64))
+    return BipartiteGraph(n_users, n_items, flat // n_items, flat % n_items)
+
+
+def bench_graphs(quick: bool) -> list:
+    """(name, builder of the BipartiteGraph) for the Baby and Sports train graphs, plus the synthetic
+    10^6 users x 10^5 items x 10^7 edges graph unless `quick`."""
+    import mcdrec
+
+    graphs = [(name, lambda name=name: mcdrec.load_dataset(name).graph) for name in ("baby", "sports")]
+    if not quick:
+        graphs.append(("synthetic 1e6x1e5 1e7", lambda: synthetic_graph(10**6, 10**5, 10**7)))
+    return graphs
+
+
+def with_backend(name: str, fn):
+    """fn run with MCDREC_BACKEND=name (restored afterwards)."""
+    def run():
+        old = os.environ.get("MCDREC_BACKEND")
+        os.environ["MCDREC_BACKEND"] = name
+        try:
+            return fn()
+        finally:
+            if old is None:
+                del os.environ["MCDREC_BACKEND"]
+            else:
+                os.environ["MCDREC_BACKEND"] = old
+    return run

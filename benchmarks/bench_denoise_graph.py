@@ -7,14 +7,12 @@ the original dense scoring (normalise both tables, full users x items matmul, ga
 from __future__ import annotations
 
 import argparse
-import os
 import warnings
 
 import torch
 import torch.nn.functional as F
 
-from _common import measure, report
-from bench_propagate import synthetic_graph
+from _common import bench_graphs, measure, report, with_backend
 
 warnings.filterwarnings("ignore", message=".*Sparse.*")
 
@@ -34,16 +32,6 @@ def dense_scoring(graph, user, item):
     return bipartite_adjacency(graph.n_users, graph.n_items, eu[kept].numpy(), ei[kept].numpy(), values.numpy())
 
 
-def with_backend(name, fn):
-    def run():
-        os.environ["MCDREC_BACKEND"] = name
-        try:
-            return fn()
-        finally:
-            del os.environ["MCDREC_BACKEND"]
-    return run
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="skip the 10^6 x 10^5 x 10^7 synthetic graph")
@@ -51,12 +39,9 @@ def main():
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
-    import mcdrec
     from mcdrec.ops import denoise_graph
 
-    graphs = [(name, lambda name=name: mcdrec.load_dataset(name).graph) for name in ("baby", "sports")]
-    if not args.quick:
-        graphs.append(("synthetic 1e6x1e5 1e7", lambda: synthetic_graph(10**6, 10**5, 10**7)))
+    graphs = bench_graphs(args.quick)
     rows = []
     for name, make in graphs:
         g = make()

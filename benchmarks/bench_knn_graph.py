@@ -8,12 +8,11 @@ n x 4,096 float32 with n = --mem-n (default 20,000), where peak memory beyond th
 from __future__ import annotations
 
 import argparse
-import os
 import warnings
 
 import torch
 
-from _common import measure, report
+from _common import measure, report, with_backend
 
 warnings.filterwarnings("ignore", message=".*Sparse.*")
 
@@ -21,16 +20,6 @@ warnings.filterwarnings("ignore", message=".*Sparse.*")
 def dense_topk(x, k):
     xn = x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
     return torch.topk(xn @ xn.T, k, dim=1)  # [n, n] at once
-
-
-def with_backend(name, fn):
-    def run():
-        os.environ["MCDREC_BACKEND"] = name
-        try:
-            return fn()
-        finally:
-            del os.environ["MCDREC_BACKEND"]
-    return run
 
 
 def main():

@@ -9,21 +9,12 @@ from __future__ import annotations
 import argparse
 import warnings
 
-import numpy as np
 import scipy.sparse as sp
 import torch
 
-from _common import measure, report
+from _common import bench_graphs, measure, report
 
 warnings.filterwarnings("ignore", message=".*Sparse.*")
-
-
-def synthetic_graph(n_users, n_items, n_edges, seed=0):
-    from mcdrec.engine.graph.bipartite import BipartiteGraph
-
-    rng = np.random.default_rng(seed)
-    flat = np.unique(rng.integers(0, n_users * n_items, n_edges, dtype=np.int64))
-    return BipartiteGraph(n_users, n_items, flat // n_items, flat % n_items)
 
 
 def providers(adj, x, n_layers, backward):
@@ -63,11 +54,8 @@ def main():
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
-    import mcdrec
 
-    graphs = [(name, lambda name=name: mcdrec.load_dataset(name).graph) for name in ("baby", "sports")]
-    if not args.quick:
-        graphs.append(("synthetic 1e6x1e5 1e7", lambda: synthetic_graph(10**6, 10**5, 10**7)))
+    graphs = bench_graphs(args.quick)
     rows = []
     for name, make in graphs:
         adj = make().norm_adj()
