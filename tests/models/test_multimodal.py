@@ -14,15 +14,6 @@ DIFFUSION = {"mcdrec-bm3", "bm3-mrd", "bm3-dgd", "mcdrec-freedom"}
 FAST = {"steps": 3}  # a short chain keeps the tests quick; the network is the full one
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tensors are tiny: one thread avoids OpenMP spin-waits when the machine is busy."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def ds():
     return mcdrec.load_dataset("synthetic:60x40x500:d=24,12")

@@ -9,15 +9,6 @@ import mcdrec
 NAMES = ["bm3", "freedom", "mcdrec-bm3", "bm3-mk", "bm3-mrd", "bm3-dgd", "mcdrec-freedom"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tensors are tiny: one thread avoids OpenMP spin-waits when the machine is busy."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def ds():
     return mcdrec.load_dataset("synthetic:80x50x700:d=16,8")
