@@ -10,7 +10,6 @@ torch reference.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from typing import Callable
 
 import torch
@@ -34,22 +33,25 @@ def implementations(op: str) -> dict[str, Callable]:
     return dict(_IMPLS.get(op, {}))
 
 
-@lru_cache(maxsize=None)
+_AVAILABLE: dict[str, bool] = {}  # a plain dict, not lru_cache: torch.compile traces through it cleanly
+
+
+def _importable(module: str) -> bool:
+    if module not in _AVAILABLE:
+        try:
+            __import__(module)
+            _AVAILABLE[module] = True
+        except ImportError:
+            _AVAILABLE[module] = False
+    return _AVAILABLE[module]
+
+
 def cpp_available() -> bool:
-    try:
-        from mcdrec import _C  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return _importable("mcdrec._C")
 
 
-@lru_cache(maxsize=None)
 def triton_available() -> bool:
-    try:
-        import triton  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return _importable("triton")
 
 
 def triton_interpret() -> bool:
