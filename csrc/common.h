@@ -55,9 +55,11 @@ void check_csr(const I* indptr, int64_t n_rows, const I* indices, int64_t nnz, i
   if ((int64_t)indptr[n_rows] != nnz)
     fail(std::string(name) + ": indptr[-1] must equal nnz=" + std::to_string(nnz) + ", got " +
          std::to_string((int64_t)indptr[n_rows]));
-  for (int64_t r = 0; r < n_rows; ++r) {
+  // all of indptr first: a monotone indptr ending at nnz keeps every row's entries in bounds
+  for (int64_t r = 0; r < n_rows; ++r)
     if (indptr[r + 1] < indptr[r])
       fail(std::string(name) + ": indptr not monotone at row " + std::to_string(r));
+  for (int64_t r = 0; r < n_rows; ++r) {
     for (int64_t p = indptr[r]; p < (int64_t)indptr[r + 1]; ++p) {
       const int64_t c = indices[p];
       if (c < 0 || c >= n_cols)

@@ -120,6 +120,31 @@ def test_malformed_csr_raises(indptr, indices, match):
         _raw(indptr, indices)
 
 
+@pytest.mark.parametrize("n_layers", [1, 3])
+@pytest.mark.parametrize("d", [3, 64])
+@pytest.mark.parametrize("bad", ["column", "huge_column", "indptr_past_nnz", "unsorted"])
+def test_malformed_row_late_in_a_large_graph_raises(rng, n_layers, d, bad):
+    # the structure is validated inside the first layer, by whichever thread owns the row: a bad row near the
+    # end (another thread's range) must raise with the serial check's message before any later layer reads it
+    n = 2000
+    a = sp.random(n, n, density=0.01, format="csr", random_state=np.random.default_rng(rng.integers(1 << 31)))
+    a.sort_indices()
+    indptr, indices = a.indptr.astype(np.int64), a.indices.astype(np.int64)
+    r = int(np.flatnonzero(np.diff(indptr) >= 2)[-1])  # a late row with two entries or more
+    p = int(indptr[r])
+    if bad == "column":
+        indices[p] = n
+    elif bad == "huge_column":
+        indices[p] = 1 << 40
+    elif bad == "unsorted":
+        indices[p], indices[p + 1] = indices[p + 1], indices[p]
+    else:
+        indptr[r] = indptr[-1] + 5
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"adjacency: (column index|indptr not monotone|column indices not)"):
+        _C.propagate(indptr, indices, a.data.astype(np.float32), x, np.empty_like(x), n_layers)
+
+
 def test_argument_checks_name_the_argument():
     ip, ix = np.array([0, 1, 2, 3]), np.array([0, 1, 2])
     x = np.ones((3, 2), np.float32)
