@@ -1,8 +1,8 @@
 """Timing, memory, table and JSON helpers shared by the benchmarks (CPU or any device).
 
-`measure(fn)` runs fn `warmup` times, then times `reps` calls and returns median / p20 / p80 milliseconds,
-the peak resident set size (RSS) seen while the timed calls ran and that peak minus the RSS just before
-them ("extra", sampled every ~0.5 ms by a thread: the memory the call itself needs). `report(...)` prints
+`measure(fn)` runs fn `warmup` times, then times `reps` calls and returns median / p20 / p80 milliseconds;
+a separate pass of a few calls gives the peak resident set size (RSS) and that peak minus the RSS just
+before them ("extra", sampled every ~0.5 ms by a thread: the memory the call itself needs). `report(...)` prints
 a table with ratios against a baseline provider and writes JSON with op, provider, shape, times, memory,
 device name and versions.
 """
@@ -59,17 +59,30 @@ class PeakRss:
         self.peak = max(self.peak, rss_bytes())
 
 
-def measure(fn, warmup: int = 3, reps: int = 20, min_time: float = 0.0) -> dict:
-    """Time fn(): warmup calls, then `reps` timed calls (at least, until min_time seconds have passed)."""
+def measure(fn, warmup: int = 3, reps: int = 20, min_time: float = 0.0, mem_reps: int = 3) -> dict:
+    """Time fn(): warmup calls, then `reps` timed calls (at least, until min_time seconds have passed), then
+    `mem_reps` more calls under the RSS sampler. Timing and memory are separate passes: the sampling thread
+    takes a core of its own, which on a 2-core machine would stall every two-thread parallel region.
+    mem_reps=0 samples memory during the timed calls instead (for calls too long to repeat)."""
     for _ in range(warmup):
         fn()
-    times = []
-    with PeakRss() as mem:
-        t_end = time.perf_counter() + min_time
+
+    def timed():
+        times, t_end = [], time.perf_counter() + min_time
         while len(times) < reps or time.perf_counter() < t_end:
             t0 = time.perf_counter()
             fn()
             times.append((time.perf_counter() - t0) * 1e3)
+        return times
+
+    if mem_reps <= 0:
+        with PeakRss() as mem:
+            times = timed()
+    else:
+        times = timed()
+        with PeakRss() as mem:
+            for _ in range(mem_reps):
+                fn()
     q = np.percentile(times, [20, 50, 80])
     return {"median_ms": float(statistics.median(times)), "p20_ms": float(q[0]), "p80_ms": float(q[2]),
             "reps": len(times), "peak_rss_mb": mem.peak / 2**20, "extra_rss_mb": (mem.peak - mem.start) / 2**20}

@@ -53,7 +53,7 @@ def main():
             provs["dense users x items scoring"] = lambda: dense_scoring(g, user, item)
         big = g.n_edges > 5 * 10**6
         for prov, fn in provs.items():
-            res = measure(fn, warmup=1, reps=3 if big else args.reps)
+            res = measure(fn, warmup=1, reps=3 if big else args.reps, mem_reps=1)
             rows.append({"case": name, "provider": prov, "shape": [g.n_users, g.n_items, g.n_edges, args.dim], **res})
             print(f"{name:<24} {prov:<28} {res['median_ms']:10.3f} ms  extra {res['extra_rss_mb']:.1f} MB", flush=True)
     report("denoise_graph", rows, args.json, baseline="mcdrec (C++)")

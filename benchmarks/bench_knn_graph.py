@@ -43,7 +43,7 @@ def main():
             provs["torch reference (f64 blocks)"] = with_backend("torch", lambda: knn_graph(x, args.k))
             provs["dense torch.topk (f32)"] = lambda: dense_topk(x, args.k)
         for prov, fn in provs.items():
-            res = measure(fn, warmup=0 if big else 1, reps=1 if big else 3)
+            res = measure(fn, warmup=0 if big else 1, reps=1 if big else 3, mem_reps=0 if big else 1)
             rows.append({"case": name, "provider": prov, "shape": list(x.shape), "k": args.k,
                          "input_mb": x.numel() * 4 / 2**20, **res})
             print(f"{name:<24} {prov:<30} {res['median_ms']:10.1f} ms  extra {res['extra_rss_mb']:.1f} MB", flush=True)

@@ -66,7 +66,7 @@ def main():
             for prov, fn in providers(adj, x, args.layers, backward).items():
                 if big and backward and "COO" in prov:
                     continue  # minutes per call on 2 cores; the CSR reference stands for torch
-                res = measure(fn, warmup=1 if big else 3, reps=3 if big else args.reps)
+                res = measure(fn, warmup=1 if big else 3, reps=3 if big else args.reps, mem_reps=1 if big else 3)
                 rows.append({"case": case, "provider": prov, "graph": name, "n_layers": args.layers,
                              "shape": [adj.shape[0], args.dim], "nnz": adj.values().numel(), **res})
                 print(f"{case:<30} {prov:<24} {res['median_ms']:10.3f} ms", flush=True)

@@ -200,6 +200,8 @@ def _check_values(values: dict, sources: dict) -> None:
             bad(key, "expected an integer >= 1")
     if values["stopping_step"] < 0:
         bad("stopping_step", "expected an integer >= 0")
+    if values["time_limit"] < 0:
+        bad("time_limit", "expected seconds >= 0 (0: no limit)")
     if values["selection"] not in ("valid", "test"):
         bad("selection", "expected 'valid' (valid Recall@20) or 'test' (MMRec's rule)")
     if values["learner"] != "adam":

@@ -38,6 +38,7 @@ class RunResult:
     config: dict
     timings: dict = field(default_factory=dict)
     stopped_early: bool = False
+    stop_reason: str = "epochs"  # epochs | early_stopping | time_limit
 
     def table(self) -> str:
         return metrics_table({"valid": self.valid_metrics, "test": self.metrics})
@@ -139,7 +140,8 @@ class Trainer:
         gen_dev = gen_cpu if self.device.type == "cpu" else torch.Generator(self.device).manual_seed(int(cfg["seed"]))
         metric, patience, stop_after = cfg["valid_metric"], 0, int(cfg["stopping_step"])
         phase_totals = dict.fromkeys(PHASES, 0.0)
-        stopped_early = False
+        stopped_early, stop_reason = False, "epochs"
+        time_limit, t_start = float(cfg.get("time_limit", 0) or 0), time.perf_counter()
         self._write_results("running", phase_totals)
         bar = tqdm(range(int(cfg["epochs"])), desc=f"{cfg['model']} on {cfg['dataset']}", unit="epoch",
                    disable=not self.progress)
@@ -160,7 +162,8 @@ class Trainer:
                 _sync(self.device)
                 times["post_epoch"] = time.perf_counter() - t0
                 record = {"epoch": epoch, **losses}
-                if (epoch + 1) % int(cfg["eval_step"]) == 0 or epoch + 1 == int(cfg["epochs"]):
+                out_of_time = time_limit > 0 and time.perf_counter() - t_start >= time_limit
+                if (epoch + 1) % int(cfg["eval_step"]) == 0 or epoch + 1 == int(cfg["epochs"]) or out_of_time:
                     t0 = time.perf_counter()
                     valid, test = self._evaluate()
                     times["eval"] = time.perf_counter() - t0
@@ -186,8 +189,13 @@ class Trainer:
                 self.log(f"epoch {epoch:3d} loss {losses['loss']:.5f} valid {metric} {v:.4f} | "
                          + " ".join(f"{k} {times[k]:.2f}s" for k in PHASES))
                 if patience > stop_after:  # MMRec: stop after stopping_step+1 evaluations without improvement
-                    stopped_early = True
+                    stopped_early, stop_reason = True, "early_stopping"
                     self.log(f"early stop at epoch {epoch}: best valid {metric} {bv:.4f} at epoch {self.best['epoch']}")
+                    break
+                if out_of_time:
+                    stop_reason = "time_limit"
+                    self.log(f"time limit of {time_limit:g} s reached after epoch {epoch}: best valid {metric} "
+                             f"{bv:.4f} at epoch {self.best['epoch']}")
                     break
         except BaseException as exc:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
@@ -195,10 +203,10 @@ class Trainer:
             raise
         finally:
             bar.close()
-        self._write_results("finished", phase_totals, stopped_early=stopped_early)
+        self._write_results("finished", phase_totals, stopped_early=stopped_early, stop_reason=stop_reason)
         return RunResult(metrics=self.best["test"], valid_metrics=self.best["valid"], best_epoch=self.best["epoch"],
                          history=self.history, run_dir=self.run_dir, config=cfg,
-                         timings=self._timings(phase_totals), stopped_early=stopped_early)
+                         timings=self._timings(phase_totals), stopped_early=stopped_early, stop_reason=stop_reason)
 
     def _timings(self, totals: dict) -> dict:
         n = max(len(self.history), 1)

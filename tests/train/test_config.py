@@ -65,6 +65,7 @@ def test_unknown_model_and_bad_file(tmp_path):
     ({"topk": [10]}, r"valid_metric .*K in topk \[10\]"),
     ({"topk": [5, 0]}, "topk .*cut-offs >= 1"),
     ({"eval_step": 0}, "eval_step .*>= 1"),
+    ({"time_limit": -1}, r"time_limit .*seconds >= 0"),
     ({"selection": "best"}, "selection .*'valid'"),
     ({"learner": "sgd"}, "learner .*only 'adam'"),
     ({"device": "gpu"}, "device .*expected cpu, cuda"),

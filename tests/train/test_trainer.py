@@ -1,4 +1,5 @@
 import json
+import time
 
 import numpy as np
 import pytest
@@ -52,6 +53,19 @@ def test_early_stopping_follows_mmrec_rule(ds, tmp_path):
                        learning_rate=0.0, progress=False)
     assert res.stopped_early and res.best_epoch == 0
     assert len(res.history) == 4
+
+
+def test_time_limit_stops_cleanly_after_an_evaluated_epoch(ds, tmp_path):
+    # eval_step 1000: only the epoch that reaches the limit (or the last one) is evaluated
+    t0 = time.perf_counter()
+    res = mcdrec.train(model="lightgcn", dataset=ds, out=tmp_path / "r", epochs=100000, stopping_step=100000,
+                       eval_step=1000, time_limit=0.5, progress=False)
+    saved = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert res.stop_reason == saved["stop_reason"] == "time_limit" and not res.stopped_early
+    assert saved["status"] == "finished" and 1 <= len(res.history) < 100000
+    assert "valid" in res.history[-1] and res.best_epoch == len(res.history) - 1
+    assert time.perf_counter() - t0 >= 0.5
+    assert (tmp_path / "r" / "best.pt").exists()
 
 
 def test_same_seed_same_history(ds, tmp_path):
