@@ -56,6 +56,7 @@ def _parse_ints(path: Path, column: str, values: list[str], line_no: np.ndarray)
     try:
         out = np.array(values, dtype=np.str_).astype(np.int64)
         ok = out.size == 0 or (out.min() >= 0 and out.max() <= MAX_ID)
+        ok = ok and "_" not in "".join(values)  # numpy's parser takes Python's digit separators ("1_0")
     except (ValueError, OverflowError):
         ok = False
     if not ok:

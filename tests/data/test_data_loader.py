@@ -153,7 +153,7 @@ def test_ragged_row(tmp_path):
 
 
 @pytest.mark.parametrize("value,col", [("1.5", "itemID"), ("abc", "userID"), ("", "itemID"), ("-2", "userID"),
-                                       ("-1", "itemID")])
+                                       ("-1", "itemID"), ("1_0", "userID")])
 def test_non_integer_or_negative_id(tmp_path, value, col):
     rows = [list(r) for r in GOOD]
     rows[4][0 if col == "userID" else 1] = value
