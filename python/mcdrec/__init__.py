@@ -1,7 +1,7 @@
 """mcdrec: a fast engine for diffusion-based multimodal recommendation (MCDRec, BM3, FREEDOM).
 
 Public API (imported lazily so `import mcdrec` stays cheap):
-    load_dataset, DatasetError, evaluate_scores, build_model, train, evaluate, recommend, ops
+    load_dataset, DatasetError, evaluate_scores, build_model, train, evaluate, recommend, compare, ops
 """
 from importlib import import_module
 
@@ -17,6 +17,7 @@ _LAZY = {
     "train": ("mcdrec.api", "train"),
     "evaluate": ("mcdrec.api", "evaluate"),
     "recommend": ("mcdrec.api", "recommend"),
+    "compare": ("mcdrec.engine.train.compare", "compare"),
     "ops": ("mcdrec.ops", None),
 }
 

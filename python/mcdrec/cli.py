@@ -1,4 +1,4 @@
-"""Command line: mcdrec train | evaluate | recommend | datasets."""
+"""Command line: mcdrec train | evaluate | recommend | compare | datasets."""
 from __future__ import annotations
 
 import argparse
@@ -35,6 +35,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--users", required=True, help="comma separated user ids")
     r.add_argument("-k", type=int, default=20)
     r.add_argument("--device")
+
+    c = sub.add_parser("compare", help="side-by-side table of run folders (paper format, valid-curve drops)")
+    c.add_argument("runs", nargs="+", help="run folders written by `mcdrec train` (finished or still running)")
+    c.add_argument("--base", help="run folder the improvement percentages are relative to")
+    c.add_argument("--ks", default="5,10,20", help="cut-offs of the Recall/NDCG columns (default 5,10,20)")
+    c.add_argument("--curve", action="store_true", help="also print each run's valid curve")
+    c.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
 
     d = sub.add_parser("datasets", help="list the built-in datasets with their statistics")
     d.add_argument("--json", action="store_true")
@@ -76,6 +83,18 @@ def _recommend(args) -> int:
     return 0
 
 
+def _compare(args) -> int:
+    from mcdrec.engine.train.compare import compare, markdown
+
+    try:
+        ks = tuple(int(k) for k in args.ks.split(",") if k.strip())
+    except ValueError:
+        raise ValueError(f"--ks: expected comma separated integers, got {args.ks!r}") from None
+    rows = compare(args.runs, base=args.base, ks=ks)
+    print(json.dumps(rows, indent=2) if args.json else markdown(rows, ks, with_curve=args.curve))
+    return 0
+
+
 def _datasets(args) -> int:
     from mcdrec.engine.data.registry import list_datasets
 
@@ -98,7 +117,8 @@ def main(argv=None) -> int:
     from mcdrec.engine.data.errors import DatasetError
 
     try:
-        return {"train": _train, "evaluate": _evaluate, "recommend": _recommend, "datasets": _datasets}[args.command](args)
+        return {"train": _train, "evaluate": _evaluate, "recommend": _recommend, "compare": _compare,
+                "datasets": _datasets}[args.command](args)
     except (ConfigError, DatasetError, FileNotFoundError, ValueError) as exc:
         print(f"mcdrec {args.command}: error: {exc}", file=sys.stderr)
         return 2
