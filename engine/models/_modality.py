@@ -18,23 +18,38 @@ def id_embedding(n: int, d: int) -> nn.Parameter:
     return nn.Parameter(w)
 
 
+FEATURE_NORMS = ("none", "l2", "center_l2")
+
+
+def normalize_features(f: torch.Tensor, mode: str) -> torch.Tensor:
+    """f: [n_items, d_m] float32 -> a new tensor, normalised per `mode` (see ModalityEncoder)."""
+    if mode == "center_l2":
+        f = f - f.mean(dim=0, keepdim=True)
+    return F.normalize(f, dim=1) if mode in ("l2", "center_l2") else f.clone()
+
+
 class ModalityEncoder(nn.Module):
     """One trainable feature table per modality (initialised from the dataset's features, as MMRec's
     `Embedding.from_pretrained(freeze=False)`) and one Linear(d_m, d) projection each.
 
     The modality order is the dataset's; `names` keeps it so callers can pick e.g. "image".
-    normalize: start the tables from L2-normalised rows (not in MMRec; raw TikTok image rows have norm ~33
-    and then dominate MCDRec's fusion MLP, see docs/results.md).
+    normalize (not in MMRec; see docs/results.md, "the oscillation"): how the tables start -
+    "none" (raw features, the reference), "l2" (each item's row L2-normalised), or "center_l2" (each
+    dimension's mean over items subtracted, then rows L2-normalised). Raw TikTok image rows have norm ~33
+    and share one direction (mean pairwise cosine 0.86), which then dominates MCDRec's fusion MLP.
+    True / False are read as "l2" / "none".
     """
 
-    def __init__(self, features: dict[str, torch.Tensor], d: int, normalize: bool = False):
+    def __init__(self, features: dict[str, torch.Tensor], d: int, normalize: str | bool = "none"):
         super().__init__()
+        mode = {True: "l2", False: "none"}.get(normalize, normalize) if isinstance(normalize, bool) else normalize
+        if mode not in FEATURE_NORMS:
+            raise ValueError(f"feature_norm: expected one of {', '.join(FEATURE_NORMS)}, got {normalize!r}")
         self.names = list(features)
         self.tables = nn.ParameterDict()
         self.proj = nn.ModuleDict()
         for m, f in features.items():  # f: [n_items, d_m]
-            f = f.detach().float()
-            self.tables[m] = nn.Parameter(F.normalize(f, dim=1) if normalize else f.clone())
+            self.tables[m] = nn.Parameter(normalize_features(f.detach().float(), mode))
             lin = nn.Linear(f.shape[1], d)
             nn.init.xavier_normal_(lin.weight)
             self.proj[m] = lin

@@ -30,7 +30,7 @@ class BM3(Recommender):
         self.item_emb = id_embedding(self.n_items, d)  # [I, d]: e
         self.predictor = nn.Linear(d, d)
         nn.init.xavier_normal_(self.predictor.weight)
-        self.modalities = ModalityEncoder(dataset.features, d, normalize=bool(config["feature_norm"]))
+        self.modalities = ModalityEncoder(dataset.features, d, normalize=config["feature_norm"])
         self._eval_cache: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def train(self, mode: bool = True):

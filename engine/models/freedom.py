@@ -31,7 +31,7 @@ class FREEDOM(Recommender):
         self.graph = dataset.graph
         self.user_emb = id_embedding(self.n_users, d)  # [U, d]
         self.item_emb = id_embedding(self.n_items, d)  # [I, d]
-        self.modalities = ModalityEncoder(dataset.features, d, normalize=bool(config["feature_norm"]))
+        self.modalities = ModalityEncoder(dataset.features, d, normalize=config["feature_norm"])
         self._mm_adj = {"cpu": item_knn_adjacency(dataset.features, int(config["knn_k"]),
                                                   float(config["mm_image_weight"]))}  # device -> [I, I]
         self._train_adj: torch.Tensor | None = None

@@ -46,10 +46,19 @@ def test_modality_encoder_and_fusion_shapes_and_grads(ds):
         assert p.grad is not None and torch.isfinite(p.grad).all()
     # the feature tables are trainable copies: the dataset's tensors are untouched
     assert enc.tables[enc.names[0]].data_ptr() != ds.features[enc.names[0]].data_ptr()
-    unit = ModalityEncoder(ds.features, 16, normalize=True)
-    for m in unit.names:
-        torch.testing.assert_close(unit.tables[m].norm(dim=1), torch.ones(ds.n_items))
-        torch.testing.assert_close(enc.tables[m], ds.features[m])
+    for flag in (True, "l2"):
+        unit = ModalityEncoder(ds.features, 16, normalize=flag)
+        for m in unit.names:
+            torch.testing.assert_close(unit.tables[m].norm(dim=1), torch.ones(ds.n_items))
+            torch.testing.assert_close(enc.tables[m], ds.features[m])
+    centred = ModalityEncoder(ds.features, 16, normalize="center_l2")
+    for m in centred.names:
+        f = ds.features[m].double()
+        want = f - f.mean(0)
+        want = want / want.norm(dim=1, keepdim=True)
+        torch.testing.assert_close(centred.tables[m].double(), want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"feature_norm: expected one of none, l2, center_l2, got 'z'"):
+        ModalityEncoder(ds.features, 16, normalize="z")
 
 
 def test_bm3_loss_matches_hand_computation_without_dropout():
