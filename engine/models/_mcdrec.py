@@ -25,7 +25,7 @@ class MCDRecParts(nn.Module):
 
     Reads from config: diffusion (variant != mk): steps, noise_schedule, beta_start, beta_end, diff_dropout,
     diff_weight, sample_train_mode; fusion (full, mk, mrd): mlp_dropout, and w (full, mrd);
-    DGD (full, dgd): tau, dropout_adj, dgd_multiply_weight.
+    fusion_center (optional, default false); DGD (full, dgd): tau, dropout_adj, dgd_multiply_weight.
     """
 
     def __init__(self, variant: str, n_items: int, d: int, n_modalities: int, config: dict):
@@ -47,6 +47,7 @@ class MCDRecParts(nn.Module):
             self.sample_train_mode = bool(config["sample_train_mode"])
         if self.use_fusion:
             self.fusion = FusionMLP((1 + n_modalities) * d, d, float(config["mlp_dropout"]))
+            self.fusion_center = bool(config.get("fusion_center", False))
         if self.fuse_diffusion:
             self.w = float(config["w"])
         if self.use_dgd:
@@ -69,7 +70,13 @@ class MCDRecParts(nn.Module):
         if not self.use_fusion:
             return e, l_diff
         x_fused = self.w * x0_hat + (1.0 - self.w) * e if self.fuse_diffusion else e
-        return self.fusion(x_fused, feats), l_diff
+        return self._fuse(x_fused, feats), l_diff
+
+    def _fuse(self, x_fused: torch.Tensor, feats: list[torch.Tensor]) -> torch.Tensor:
+        """Fusion MLP over all items [I, d]; with fusion_center its mean over items is removed, so the
+        output cannot drift into one direction shared by every item (the collapse seen on TikTok)."""
+        out = self.fusion(x_fused, feats)
+        return out - out.mean(dim=0, keepdim=True) if self.fusion_center else out
 
     def current_sample(self, e: torch.Tensor) -> torch.Tensor:
         """S of the last chain, or e before any chain ran. e: [I, d] -> [I, d]."""
@@ -81,7 +88,7 @@ class MCDRecParts(nn.Module):
         if not self.use_fusion:
             return e
         x_fused = self.w * self.current_sample(e) + (1.0 - self.w) * e if self.fuse_diffusion else e
-        return self.fusion(x_fused, feats)
+        return self._fuse(x_fused, feats)
 
     @torch.no_grad()
     def run_chain(self, e: torch.Tensor, feats: list[torch.Tensor], generator: torch.Generator | None) -> None:

@@ -199,3 +199,19 @@ def test_dropout_adj_zero_trains_on_the_full_graph(ds, name):
 def test_tau_outside_unit_interval_is_refused(ds):
     with pytest.raises(ValueError, match="tau must be in"):
         build("mcdrec-bm3", ds, tau=1.5)
+
+
+@pytest.mark.parametrize("name", ["mcdrec-bm3", "bm3-mk", "mcdrec-freedom"])
+def test_fusion_center_removes_the_item_mean_of_the_fused_input(ds, name):
+    plain, centred = build(name, ds, seed=0), build(name, ds, seed=0, fusion_center=True)
+    for m in (plain, centred):
+        m.eval()
+    a, b = plain.eval_item_input(), centred.eval_item_input()
+    assert a.mean(0).abs().max() > 1e-3  # the plain MLP output has a shared component
+    torch.testing.assert_close(b.mean(0), torch.zeros_like(b[0]), rtol=0, atol=1e-6)
+    torch.testing.assert_close(b, a - a.mean(0), rtol=1e-6, atol=1e-6)
+    centred.train()
+    feats = centred.modalities.project()
+    torch.manual_seed(3)
+    item_in, _ = centred.parts.train_input(centred.item_emb, feats)
+    torch.testing.assert_close(item_in.mean(0), torch.zeros_like(item_in[0]), rtol=0, atol=1e-6)
