@@ -2,7 +2,7 @@
 
 Per epoch the trainer calls: model.train(); pre_epoch(epoch, gen); for each batch loss(users, pos, neg)
 -> backward -> optimiser step; post_epoch(epoch, gen); then model.eval(); prepare_eval(); scores(users)
-for blocks of users. Graphs come from the data/graph layer (dataset.graph), not built here.
+for blocks of users; diagnostics() after each evaluation. Graphs come from the data/graph layer (dataset.graph), not built here.
 """
 from __future__ import annotations
 
@@ -49,3 +49,23 @@ class Recommender(nn.Module):
     def scores(self, users: torch.Tensor) -> torch.Tensor:
         """users: [b] int64 -> [b, n_items] ranking scores (after prepare_eval)."""
         raise NotImplementedError
+
+    @torch.no_grad()
+    def diagnostics(self) -> dict:
+        """Cheap per-epoch health numbers ({name: float}) the trainer records after each evaluation
+        (after prepare_eval). Default: none."""
+        return {}
+
+
+def item_health(items: torch.Tensor, item_input: torch.Tensor) -> dict:
+    """items: [I, d] scored item representations; item_input: [I, d] item node input. item_cosine near 1
+    means every item points the same way and the ranking degenerates (the collapse of docs/results.md);
+    item_input_norm is the input's mean row norm (e, or MCDRec's fusion MLP output)."""
+    return {"item_cosine": mean_pairwise_cosine(items), "item_input_norm": float(item_input.norm(dim=1).mean())}
+
+
+def mean_pairwise_cosine(x: torch.Tensor) -> float:
+    """x: [n, d] -> mean over all ordered pairs (self-pairs included) of cos(x_i, x_j) = |mean of unit rows|^2;
+    1.0 when every row points the same way."""
+    z = torch.nn.functional.normalize(x.double(), dim=1)
+    return float(z.mean(dim=0).square().sum())

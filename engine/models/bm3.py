@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ._modality import ModalityEncoder, bm3_loss, id_embedding, lightgcn
-from .base import Recommender
+from .base import Recommender, item_health
 
 
 class BM3(Recommender):
@@ -65,6 +65,13 @@ class BM3(Recommender):
     def prepare_eval(self) -> None:
         u_all, i_all = self.encode(self.full_adj(), self.eval_item_input())
         self._eval_cache = (self.predictor(u_all), self.predictor(i_all))
+
+    @torch.no_grad()
+    def diagnostics(self) -> dict:
+        """item_health of predictor(item outputs) and the item node input."""
+        if self._eval_cache is None:
+            self.prepare_eval()
+        return item_health(self._eval_cache[1], self.eval_item_input())
 
     @torch.no_grad()
     def scores(self, users: torch.Tensor) -> torch.Tensor:

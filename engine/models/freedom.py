@@ -12,7 +12,7 @@ import mcdrec.ops as ops
 from mcdrec.engine.graph.item_knn import item_knn_adjacency
 
 from ._modality import ModalityEncoder, dot_bpr_loss, id_embedding, item_graph_propagate, lightgcn
-from .base import Recommender
+from .base import Recommender, item_health
 
 
 class FREEDOM(Recommender):
@@ -87,6 +87,13 @@ class FREEDOM(Recommender):
     @torch.no_grad()
     def prepare_eval(self) -> None:
         self._eval_cache = self.encode(self.full_adj(), self.eval_item_input())
+
+    @torch.no_grad()
+    def diagnostics(self) -> dict:
+        """item_health of the item outputs and the item node input."""
+        if self._eval_cache is None:
+            self.prepare_eval()
+        return item_health(self._eval_cache[1], self.eval_item_input())
 
     @torch.no_grad()
     def scores(self, users: torch.Tensor) -> torch.Tensor:

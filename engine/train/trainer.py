@@ -93,6 +93,7 @@ class Trainer:
         self.history: list[dict] = []
         self.best = {"epoch": -1, "valid": {}, "test": {}}
         self.fingerprint = dataset_fingerprint(dataset)
+        self._diagnostics: dict = {}
 
     # ------------------------------------------------------------------ one epoch
     def _train_epoch(self, epoch: int) -> dict:
@@ -125,6 +126,7 @@ class Trainer:
                                     device=self.device)
             test = evaluate_scores(self.model.scores, self.dataset, "test", self.ks, batch_size=bs,
                                    device=self.device)
+            self._diagnostics = self.model.diagnostics()
         return valid, test
 
     # ------------------------------------------------------------------ the loop
@@ -168,6 +170,8 @@ class Trainer:
                     valid, test = self._evaluate()
                     times["eval"] = time.perf_counter() - t0
                     record.update(valid={k: v for k, v in valid.items()}, test=test)
+                    if self._diagnostics:
+                        record["diagnostics"] = self._diagnostics
                     if valid[metric] > self.best["valid"].get(metric, -math.inf):
                         self.best = {"epoch": epoch, "valid": valid, "test": test}
                         patience = 0

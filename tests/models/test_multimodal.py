@@ -215,3 +215,25 @@ def test_fusion_center_removes_the_item_mean_of_the_fused_input(ds, name):
     torch.manual_seed(3)
     item_in, _ = centred.parts.train_input(centred.item_emb, feats)
     torch.testing.assert_close(item_in.mean(0), torch.zeros_like(item_in[0]), rtol=0, atol=1e-6)
+
+
+def test_mean_pairwise_cosine_by_hand():
+    from mcdrec.engine.models.base import mean_pairwise_cosine
+
+    x = torch.randn(7, 5, dtype=torch.float64)
+    z = x / x.norm(dim=1, keepdim=True)
+    assert mean_pairwise_cosine(x) == pytest.approx(float((z @ z.T).mean()), rel=1e-12)
+    assert mean_pairwise_cosine(torch.ones(4, 3) * torch.tensor([[1.0], [2.0], [3.0], [0.5]])) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name", ["bm3", "freedom", "bm3-mk", "mcdrec-freedom"])
+def test_diagnostics_describe_the_scored_items(ds, name):
+    from mcdrec.engine.models.base import mean_pairwise_cosine
+
+    model = build(name, ds)
+    model.eval()
+    model.prepare_eval()
+    diag = model.diagnostics()
+    assert set(diag) == {"item_cosine", "item_input_norm"}
+    assert diag["item_input_norm"] == pytest.approx(float(model.eval_item_input().norm(dim=1).mean()))
+    assert diag["item_cosine"] == pytest.approx(mean_pairwise_cosine(model._eval_cache[1]))

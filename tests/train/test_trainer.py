@@ -68,6 +68,17 @@ def test_time_limit_stops_cleanly_after_an_evaluated_epoch(ds, tmp_path):
     assert (tmp_path / "r" / "best.pt").exists()
 
 
+def test_models_with_diagnostics_record_them_per_evaluated_epoch(tmp_path):
+    ds = mcdrec.load_dataset("synthetic:60x40x500:d=16")
+    res = mcdrec.train(model="bm3", dataset=ds, out=tmp_path / "r", epochs=2, progress=False)
+    saved = json.loads((tmp_path / "r" / "results.json").read_text())
+    for rec in saved["history"]:
+        assert set(rec["diagnostics"]) == {"item_cosine", "item_input_norm"}
+        assert 0.0 <= rec["diagnostics"]["item_cosine"] <= 1.0 + 1e-9
+    lg = mcdrec.train(model="lightgcn", dataset=ds, out=tmp_path / "l", epochs=1, progress=False)
+    assert "diagnostics" not in lg.history[0] and res.history[0]["diagnostics"]
+
+
 def test_same_seed_same_history(ds, tmp_path):
     kw = dict(model="lightgcn", dataset=ds, epochs=2, progress=False, train_batch_size=256)
     a = mcdrec.train(out=tmp_path / "a", **kw)
