@@ -235,5 +235,6 @@ def test_diagnostics_describe_the_scored_items(ds, name):
     model.prepare_eval()
     diag = model.diagnostics()
     assert set(diag) == {"item_cosine", "item_input_norm"}
-    assert diag["item_input_norm"] == pytest.approx(float(model.eval_item_input().norm(dim=1).mean()))
+    with torch.no_grad():
+        assert diag["item_input_norm"] == pytest.approx(float(model.eval_item_input().norm(dim=1).mean()))
     assert diag["item_cosine"] == pytest.approx(mean_pairwise_cosine(model._eval_cache[1]))
