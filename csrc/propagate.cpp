@@ -156,14 +156,31 @@ RowsFn<I, T> pick(bool first, bool last) {
   return last ? pick_level<false, true, I, T>() : pick_level<false, false, I, T>();
 }
 
-// Intermediate layers live in per-thread scratch that grows and is kept: a fresh n x d allocation per call
-// costs more in page faults than the layer itself on graphs the size of Baby.
+// Intermediate layers live in per-thread scratch that grows and is kept between calls: a fresh n x d
+// allocation per call costs more in page faults than the layer itself on graphs the size of Baby. Buffers
+// above kKeepBytes are allocated per call instead, so a huge graph does not pin its buffers afterwards.
+constexpr size_t kKeepBytes = size_t(64) << 20;
+
 template <typename T>
-T* scratch(int which, size_t count) {
-  thread_local std::vector<T> bufs[2];
-  if (bufs[which].size() < count) bufs[which].resize(count);
-  return bufs[which].data();
-}
+class Scratch {
+ public:
+  Scratch(int which, size_t count) {
+    if (count == 0) return;
+    if (count * sizeof(T) > kKeepBytes) {
+      owned_.reset(new T[count]);
+      ptr_ = owned_.get();
+      return;
+    }
+    thread_local std::vector<T> kept[2];
+    if (kept[which].size() < count) kept[which].resize(count);
+    ptr_ = kept[which].data();
+  }
+  T* get() const { return ptr_; }
+
+ private:
+  std::unique_ptr<T[]> owned_;
+  T* ptr_ = nullptr;
+};
 
 // Returns false when the structure is malformed (found by the first layer; nothing past it ran).
 template <typename I, typename T>
@@ -175,7 +192,8 @@ bool run_propagate(const I* indptr, const I* indices, const T* values, int64_t n
     return false;  // nothing was read: let the caller run the full check
   }
   // Ping-pong buffers for the intermediate layers; the last layer only folds into `out`.
-  T* bufs[2] = {n_layers >= 2 ? scratch<T>(0, n * d) : nullptr, n_layers >= 3 ? scratch<T>(1, n * d) : nullptr};
+  const Scratch<T> s0(0, n_layers >= 2 ? size_t(n * d) : 0), s1(1, n_layers >= 3 ? size_t(n * d) : 0);
+  T* bufs[2] = {s0.get(), s1.get()};
   const int parts = std::max(1, max_threads());
   const std::vector<int64_t> bounds = split_by_nnz(indptr, n, parts);
   const T scale = T(1) / T(n_layers + 1);

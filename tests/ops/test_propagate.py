@@ -107,6 +107,17 @@ def _raw(indptr, indices, values=None, n=3, d=2):
     _C.propagate(indptr, indices, values, x, np.empty_like(x), 1)
 
 
+def test_large_layers_use_per_call_buffers_and_repeat_exactly(rng):
+    # n x d above the 64 MB kept-scratch limit: intermediate layers are allocated per call (csrc/propagate.cpp)
+    n, d = 270_000, 64
+    adj = random_csr(rng, n, 400_000)
+    x = torch.from_numpy(rng.standard_normal((n, d)).astype(np.float32))
+    out = propagate(adj, x, 3)
+    ref = _reference.propagate(adj.double(), x.double(), 3)
+    torch.testing.assert_close(out.double(), ref, rtol=1e-5, atol=1e-5)
+    assert torch.equal(propagate(adj, x, 3), out)
+
+
 @pytest.mark.parametrize("indptr,indices,match", [
     ([0, 2, 2, 3], [1, 0, 2], r"not strictly increasing in row 0 at position 1"),
     ([0, 1, 2, 3], [0, 3, 1], r"column index 3 at position 1 \(row 1\) out of range \[0, 3\)"),
