@@ -57,6 +57,46 @@ class Recommender(nn.Module):
         return {}
 
 
+class CachedTowers(Recommender):
+    """A model scored as user vector . item vector over full-graph outputs: `eval_tables()` computes both
+    tables once per evaluation (cached until the next train()), `scores` and `diagnostics` read them.
+    Subclasses implement eval_tables() -> (users [U, d], items [I, d]) and eval_item_input() -> [I, d]."""
+
+    def __init__(self, dataset, config: dict):
+        super().__init__(dataset, config)
+        self._eval_cache: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def train(self, mode: bool = True):
+        self._eval_cache = None  # parameters are about to change
+        return super().train(mode)
+
+    def eval_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def eval_item_input(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def prepare_eval(self) -> None:
+        self._eval_cache = self.eval_tables()
+
+    def _tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._eval_cache is None:
+            self.prepare_eval()
+        return self._eval_cache
+
+    @torch.no_grad()
+    def scores(self, users: torch.Tensor) -> torch.Tensor:
+        """users: [b] -> [b, I] = user vector . item vector."""
+        u_all, i_all = self._tables()
+        return u_all[users] @ i_all.T
+
+    @torch.no_grad()
+    def diagnostics(self) -> dict:
+        """item_health of the scored item vectors and the item node input."""
+        return item_health(self._tables()[1], self.eval_item_input())
+
+
 def item_health(items: torch.Tensor, item_input: torch.Tensor) -> dict:
     """items: [I, d] scored item representations; item_input: [I, d] item node input. item_cosine near 1
     means every item points the same way and the ranking degenerates (the collapse of docs/results.md);

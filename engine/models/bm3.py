@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from ._modality import ModalityEncoder, bm3_loss, id_embedding, lightgcn
-from .base import Recommender, item_health
+from .base import CachedTowers
 
 
-class BM3(Recommender):
+class BM3(CachedTowers):
     """Config keys: embedding_size, n_layers, dropout (target dropout), reg_weight, cl_weight, feature_norm."""
 
     needs_features = True
@@ -31,11 +31,6 @@ class BM3(Recommender):
         self.predictor = nn.Linear(d, d)
         nn.init.xavier_normal_(self.predictor.weight)
         self.modalities = ModalityEncoder(dataset.features, d, normalize=config["feature_norm"])
-        self._eval_cache: tuple[torch.Tensor, torch.Tensor] | None = None
-
-    def train(self, mode: bool = True):
-        self._eval_cache = None  # parameters are about to change
-        return super().train(mode)
 
     def full_adj(self) -> torch.Tensor:
         """The full symmetric normalised graph [(U+I), (U+I)] on the model's device (cached by the graph)."""
@@ -62,21 +57,7 @@ class BM3(Recommender):
         return self.item_emb
 
     @torch.no_grad()
-    def prepare_eval(self) -> None:
+    def eval_tables(self):
+        """predictor(user), predictor(item) over the full graph's outputs: [U, d], [I, d]."""
         u_all, i_all = self.encode(self.full_adj(), self.eval_item_input())
-        self._eval_cache = (self.predictor(u_all), self.predictor(i_all))
-
-    @torch.no_grad()
-    def diagnostics(self) -> dict:
-        """item_health of predictor(item outputs) and the item node input."""
-        if self._eval_cache is None:
-            self.prepare_eval()
-        return item_health(self._eval_cache[1], self.eval_item_input())
-
-    @torch.no_grad()
-    def scores(self, users: torch.Tensor) -> torch.Tensor:
-        """users: [b] -> [b, I] = predictor(user) . predictor(item) over the full graph's outputs."""
-        if self._eval_cache is None:
-            self.prepare_eval()
-        pu, pi = self._eval_cache
-        return pu[users] @ pi.T
+        return self.predictor(u_all), self.predictor(i_all)

@@ -12,10 +12,10 @@ import mcdrec.ops as ops
 from mcdrec.engine.graph.item_knn import item_knn_adjacency
 
 from ._modality import ModalityEncoder, dot_bpr_loss, id_embedding, item_graph_propagate, lightgcn
-from .base import Recommender, item_health
+from .base import CachedTowers
 
 
-class FREEDOM(Recommender):
+class FREEDOM(CachedTowers):
     """Config keys: embedding_size, knn_k, mm_image_weight, n_mm_layers, n_ui_layers, dropout (edge pruning
     ratio), reg_weight, feature_norm."""
 
@@ -35,11 +35,6 @@ class FREEDOM(Recommender):
         self._mm_adj = {"cpu": item_knn_adjacency(dataset.features, int(config["knn_k"]),
                                                   float(config["mm_image_weight"]))}  # device -> [I, I]
         self._train_adj: torch.Tensor | None = None
-        self._eval_cache: tuple[torch.Tensor, torch.Tensor] | None = None
-
-    def train(self, mode: bool = True):
-        self._eval_cache = None
-        return super().train(mode)
 
     def mm_adj(self) -> torch.Tensor:
         key = str(self.device)
@@ -85,20 +80,6 @@ class FREEDOM(Recommender):
         return self.item_emb
 
     @torch.no_grad()
-    def prepare_eval(self) -> None:
-        self._eval_cache = self.encode(self.full_adj(), self.eval_item_input())
-
-    @torch.no_grad()
-    def diagnostics(self) -> dict:
-        """item_health of the item outputs and the item node input."""
-        if self._eval_cache is None:
-            self.prepare_eval()
-        return item_health(self._eval_cache[1], self.eval_item_input())
-
-    @torch.no_grad()
-    def scores(self, users: torch.Tensor) -> torch.Tensor:
-        """users: [b] -> [b, I] = user . item over the full graph's outputs."""
-        if self._eval_cache is None:
-            self.prepare_eval()
-        u_all, i_all = self._eval_cache
-        return u_all[users] @ i_all.T
+    def eval_tables(self):
+        """user and item outputs of the full graphs: [U, d], [I, d]."""
+        return self.encode(self.full_adj(), self.eval_item_input())
