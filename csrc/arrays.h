@@ -12,6 +12,13 @@ inline std::string describe(const py::array& a) {
   return "shape " + shape_str(a) + ", dtype " + std::string(py::str(a.dtype()));
 }
 
+// Raise unless `a` has the dtype of `ref`, naming both arguments.
+inline void check_same_dtype(const py::array& a, const char* name, const py::array& ref, const char* ref_name) {
+  if (!a.dtype().is(ref.dtype()))
+    fail(std::string(name) + ": dtype must match " + ref_name + " (" + std::string(py::str(ref.dtype())) +
+         "), got " + describe(a));
+}
+
 template <typename T>
 inline bool is_dtype(const py::array& a) {
   return a.dtype().is(py::dtype::of<T>());

@@ -68,9 +68,7 @@ py::array_t<float> edge_cosine_py(py::array user_emb, py::array item_rep, py::ar
   const int64_t* ei = view<int64_t>(edge_item, 1, "edge_item");
   const int64_t n_edges = edge_user.shape(0);
   check_len(edge_item, n_edges, "edge_item", "like edge_user");
-  if (!user_emb.dtype().is(item_rep.dtype()))
-    fail("item_rep: dtype must match user_emb (" + std::string(py::str(user_emb.dtype())) + "), got " +
-         describe(item_rep));
+  check_same_dtype(item_rep, "item_rep", user_emb, "user_emb");
   if (is_dtype<float>(user_emb)) return edge_cosine_typed<float>(user_emb, item_rep, eu, ei, n_edges, eps);
   if (is_dtype<double>(user_emb)) return edge_cosine_typed<double>(user_emb, item_rep, eu, ei, n_edges, eps);
   fail("user_emb: expected dtype float32 or float64, got " + describe(user_emb));

@@ -48,8 +48,7 @@ void topk_update_typed(const py::array& sim, int64_t col0, py::array& top_idx, p
 }
 
 void topk_update_py(py::array sim, int64_t col0, py::array top_idx, py::array top_sim) {
-  if (!sim.dtype().is(top_sim.dtype()))
-    fail("top_sim: dtype must match sim (" + std::string(py::str(sim.dtype())) + "), got " + describe(top_sim));
+  check_same_dtype(top_sim, "top_sim", sim, "sim");
   if (is_dtype<float>(sim)) return topk_update_typed<float>(sim, col0, top_idx, top_sim);
   if (is_dtype<double>(sim)) return topk_update_typed<double>(sim, col0, top_idx, top_sim);
   fail("sim: expected dtype float32 or float64, got " + describe(sim));

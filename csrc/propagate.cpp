@@ -281,11 +281,8 @@ void dispatch_index(py::array& indptr, py::array& indices, py::array& values, py
 void propagate_py(py::array indptr, py::array indices, py::array values, py::array x, py::array out,
                   int64_t n_layers) {
   if (n_layers < 0) fail("n_layers: must be >= 0, got " + std::to_string(n_layers));
-  if (!values.dtype().is(x.dtype()))
-    fail("values: dtype must match x (" + std::string(py::str(x.dtype())) + "), got " + describe(values));
-  if (!indices.dtype().is(indptr.dtype()))
-    fail("col_indices: dtype must match crow_indices (" + std::string(py::str(indptr.dtype())) + "), got " +
-         describe(indices));
+  check_same_dtype(values, "values", x, "x");
+  check_same_dtype(indices, "col_indices", indptr, "crow_indices");
   if (is_dtype<int32_t>(indptr)) return dispatch_index<int32_t>(indptr, indices, values, x, out, n_layers);
   if (is_dtype<int64_t>(indptr)) return dispatch_index<int64_t>(indptr, indices, values, x, out, n_layers);
   fail("crow_indices: expected dtype int32 or int64, got " + describe(indptr));
@@ -327,9 +324,7 @@ py::tuple transpose_typed(const py::array& indptr, const py::array& indices, con
 
 py::tuple csr_transpose_py(py::array indptr, py::array indices, py::array values, int64_t n_cols) {
   if (n_cols < 0) fail("n_cols: must be >= 0, got " + std::to_string(n_cols));
-  if (!indices.dtype().is(indptr.dtype()))
-    fail("col_indices: dtype must match crow_indices (" + std::string(py::str(indptr.dtype())) + "), got " +
-         describe(indices));
+  check_same_dtype(indices, "col_indices", indptr, "crow_indices");
   const bool i32 = is_dtype<int32_t>(indptr), i64 = is_dtype<int64_t>(indptr);
   if (!i32 && !i64) fail("crow_indices: expected dtype int32 or int64, got " + describe(indptr));
   if (is_dtype<float>(values))
